@@ -1,0 +1,496 @@
+/**
+ * Channel: Go's `chan T` for an event loop.
+ *
+ * A channel is a fixed ring buffer plus two FIFO queues of parked operations, `sendq` (senders,
+ * each holding the value it wants to send) and `recvq` (receivers), as in Go's
+ * `runtime/chan.go`. There is no lock: JavaScript runs one piece of code at a time, so every
+ * method below is one indivisible step, and a hand-off is complete the moment the method
+ * returns (the woken party's promise settles in a later microtask, but the value is already
+ * theirs and the state already updated).
+ *
+ * Invariants (checked by the tests after every step of randomized schedules):
+ *  - `0 <= count <= capacity`; the values are `buf[head]`, `buf[head+1]`, ... (mod capacity),
+ *    oldest first; every other slot of `buf` is `undefined`, so a consumed value is not retained.
+ *  - At least one of `recvq` and `sendq` is empty, except while both hold cases of one and the
+ *    same parked `select` (a select never matches itself).
+ *  - `recvq` non-empty implies `count === 0`: a receiver parks only on an empty buffer, and a
+ *    send hands its value to a parked receiver before it would touch the buffer.
+ *  - `sendq` non-empty implies `count === capacity`: a sender parks only on a full buffer, and
+ *    every receive from a full buffer moves the oldest parked sender's value into the slot it
+ *    freed (so FIFO order holds across the buffer and the parked senders).
+ *  - Once `closed`, `sendq` and `recvq` are empty and stay empty: `close` wakes every parked
+ *    receiver with `{ ok: false }` and rejects every parked sender; later receivers are
+ *    answered at once. Buffered values stay receivable.
+ *  - `sent - received === count` at every step.
+ *  - The parked queues are bounded by `maxParkedSends` / `maxParkedRecvs` (default: no bound,
+ *    with a one-time warning past `warnParkedSends` / `warnParkedRecvs`).
+ */
+import { BusyError, ChannelClosedError } from "./errors.js";
+import { Waiter, WaitQueue } from "./waitq.js";
+import { unwatchAbort, watchAbort } from "./abort.js";
+import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
+
+/** The result of a receive: a value (`ok: true`), or the channel is closed and drained. */
+export type RecvResult<T> = { value: T; ok: true } | { value: undefined; ok: false };
+
+/** Options of `new Channel(capacity, options)`. */
+export interface ChannelOptions {
+  /** Used in every error message, warning and report about this channel. */
+  name?: string;
+  /**
+   * At most this many senders may be parked at once (default `Infinity`). When that many
+   * already wait, `send` rejects at once with `BusyError` and the value is not taken.
+   */
+  maxParkedSends?: number;
+  /**
+   * Emit one `SLUICE_PARKED_SENDS` process warning the first time more than this many senders
+   * are parked (default 1000 when `maxParkedSends` is not set; `Infinity` silences it).
+   */
+  warnParkedSends?: number;
+  /** As `maxParkedSends`, for receivers (`recv`, iteration, select receive cases). */
+  maxParkedRecvs?: number;
+  /** As `warnParkedSends`, for receivers (`SLUICE_PARKED_RECVS`; default 1000 when unbounded). */
+  warnParkedRecvs?: number;
+}
+
+/** Options of a single waiting operation. */
+export interface WaitOptions {
+  /** Aborting it withdraws the operation: it rejects with `signal.reason` and leaves nothing behind. */
+  signal?: AbortSignal;
+}
+
+/** Counters of one channel (`ch.stats`): a fresh snapshot, cheap to take, always on. */
+export interface ChannelStats {
+  readonly name: string;
+  readonly capacity: number;
+  /** Values in the buffer now. */
+  readonly length: number;
+  readonly closed: boolean;
+  /** Values accepted by the channel: buffered, or handed to a receiver. */
+  readonly sent: number;
+  /** Values taken by receivers (receives that got `ok: true`). */
+  readonly received: number;
+  /** Send operations (and select send cases) that had to park. */
+  readonly sendsWaited: number;
+  /** Receive operations (and select receive cases) that had to park. */
+  readonly recvsWaited: number;
+  /** Senders parked now. */
+  readonly parkedSenders: number;
+  /** Receivers parked now. */
+  readonly parkedReceivers: number;
+  /** The most senders ever parked at once. */
+  readonly peakParkedSenders: number;
+  /** The most receivers ever parked at once. */
+  readonly peakParkedReceivers: number;
+  /** Sends refused with `BusyError` because `maxParkedSends` senders already waited. */
+  readonly rejectedSends: number;
+  /** Receives refused with `BusyError` because `maxParkedRecvs` receivers already waited. */
+  readonly rejectedRecvs: number;
+}
+
+/** @internal What a parked select implements, so that a channel can complete or fail it. */
+export interface SelectParent {
+  complete(w: ChanWaiter, value: unknown, ok: boolean): void;
+  fail(w: ChanWaiter, error: unknown): void;
+}
+
+/** @internal Returned by `take()` when nothing can be received now. */
+export const NOTHING: unique symbol = Symbol("nothing");
+
+/** @internal How a parked channel operation settles: `send` resolves with undefined. */
+export const MODE_SEND = 0;
+/** @internal `recv` resolves with a RecvResult. */
+export const MODE_RECV = 1;
+/** @internal Async iteration resolves with an IteratorResult. */
+export const MODE_ITER = 2;
+/** @internal One case of a select: completes its SelectParent. */
+export const MODE_CASE = 3;
+/** @internal */
+export type Mode = typeof MODE_SEND | typeof MODE_RECV | typeof MODE_ITER | typeof MODE_CASE;
+
+/** @internal A parked send or receive; one per plain operation, one per case of a parked select. */
+export class ChanWaiter extends Waiter {
+  resolve: (value: any) => void = noop;
+  reject: (error: unknown) => void = noop;
+  constructor(
+    readonly mode: Mode,
+    /** A sender's value; cleared once taken or withdrawn. */
+    public value: unknown,
+    readonly select: SelectParent | null,
+    /** For a select case: the case's position. */
+    readonly index: number,
+  ) {
+    super();
+  }
+
+  /** A receiver is given `value` (`ok`), or told the channel closed (`!ok`). Already unlinked. */
+  deliver(value: unknown, ok: boolean): void {
+    if (this.select !== null) return this.select.complete(this, value, ok);
+    unwatchAbort(this);
+    if (this.mode === MODE_ITER) {
+      this.resolve(ok ? { value, done: false } : { value: undefined, done: true });
+    } else {
+      this.resolve(ok ? { value, ok: true } : { value: undefined, ok: false });
+    }
+  }
+
+  /** A sender's value was taken (buffered or handed off). Already unlinked. */
+  taken(): void {
+    this.value = undefined;
+    if (this.select !== null) return this.select.complete(this, undefined, true);
+    unwatchAbort(this);
+    this.resolve(undefined);
+  }
+
+  /** The channel closed under a parked sender. Already unlinked. */
+  refuse(error: ChannelClosedError): void {
+    this.value = undefined;
+    if (this.select !== null) return this.select.fail(this, error);
+    unwatchAbort(this);
+    this.reject(error);
+  }
+
+  /** The operation's own signal aborted (plain operations only; a select watches for itself). */
+  onAbort(reason: unknown): void {
+    this.queue?.remove(this);
+    this.value = undefined;
+    this.reject(reason);
+  }
+}
+
+function noop(): void {}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const DEFAULT_WARN = 1000;
+let nextId = 1;
+
+/**
+ * A Go channel: a bounded FIFO of values between producers and consumers that wait for each
+ * other. `capacity` 0 (the default) is unbuffered: every send waits for a receiver.
+ *
+ * What waits: `send` waits while the buffer is full (or, unbuffered, until a receiver takes the
+ * value); `recv` waits while the buffer is empty. Both take `{ signal }`; an aborted operation
+ * rejects with `signal.reason` and leaves no trace. Parked operations are served FIFO.
+ *
+ * What is bounded: the buffer (`capacity`, fixed), and, when set, the parked senders
+ * (`maxParkedSends`) and receivers (`maxParkedRecvs`): past those, the operation rejects at
+ * once with `BusyError`. Unbounded parked queues warn once past 1000.
+ *
+ * Closed: `send` rejects and `trySend` throws `ChannelClosedError`; receivers drain what is
+ * buffered, then get `{ ok: false }`.
+ *
+ * @example
+ * const jobs = new Channel<Job>(64, { name: "jobs" });
+ * (async () => { for (const j of input) await jobs.send(j); jobs.close(); })();
+ * for await (const job of jobs) await handle(job);
+ */
+export class Channel<T> implements AsyncIterable<T> {
+  /** @internal */ readonly buf: (T | undefined)[];
+  /** @internal */ head = 0;
+  /** @internal */ count = 0;
+  /** @internal */ isClosed = false;
+  /** @internal */ readonly sendq: WaitQueue<ChanWaiter>;
+  /** @internal */ readonly recvq: WaitQueue<ChanWaiter>;
+  /** @internal */ readonly maxParkedSends: number;
+  /** @internal */ readonly maxParkedRecvs: number;
+  /** @internal */ sent = 0;
+  /** @internal */ received = 0;
+  /** @internal */ rejectedSends = 0;
+  /** @internal */ rejectedRecvs = 0;
+  readonly #capacity: number;
+  readonly #name: string;
+
+  /**
+   * @param capacity buffer size, a non-negative safe integer (0: unbuffered). `Infinity` is
+   *   refused: sluice has no unbounded channel.
+   * @throws TypeError / RangeError for a bad capacity or option.
+   */
+  constructor(capacity = 0, options?: ChannelOptions) {
+    if (capacity === Infinity) {
+      throw new RangeError("capacity must be a non-negative safe integer, got Infinity: sluice has no unbounded channel");
+    }
+    this.#capacity = checkInteger(capacity, "capacity", 0);
+    checkOptions(options);
+    this.#name = checkName(options?.name) ?? `#${nextId++}`;
+    this.maxParkedSends = checkLimit(options?.maxParkedSends ?? Infinity, "options.maxParkedSends", 0);
+    this.maxParkedRecvs = checkLimit(options?.maxParkedRecvs ?? Infinity, "options.maxParkedRecvs", 0);
+    const warnSends = options?.warnParkedSends ?? (this.maxParkedSends === Infinity ? DEFAULT_WARN : Infinity);
+    const warnRecvs = options?.warnParkedRecvs ?? (this.maxParkedRecvs === Infinity ? DEFAULT_WARN : Infinity);
+    this.sendq = new WaitQueue(this, "send", checkLimit(warnSends, "options.warnParkedSends", 0), "SLUICE_PARKED_SENDS");
+    this.recvq = new WaitQueue(this, "recv", checkLimit(warnRecvs, "options.warnParkedRecvs", 0), "SLUICE_PARKED_RECVS");
+    this.buf = new Array<T | undefined>(this.#capacity).fill(undefined);
+  }
+
+  /** The buffer size (Go's `cap(ch)`). */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Values in the buffer now (Go's `len(ch)`); a snapshot. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The name given in the options, or `#<n>`. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** A fresh snapshot of this channel's counters. */
+  get stats(): ChannelStats {
+    return {
+      name: this.#name,
+      capacity: this.#capacity,
+      length: this.count,
+      closed: this.isClosed,
+      sent: this.sent,
+      received: this.received,
+      sendsWaited: this.sendq.parkedTotal,
+      recvsWaited: this.recvq.parkedTotal,
+      parkedSenders: this.sendq.length,
+      parkedReceivers: this.recvq.length,
+      peakParkedSenders: this.sendq.peak,
+      peakParkedReceivers: this.recvq.peak,
+      rejectedSends: this.rejectedSends,
+      rejectedRecvs: this.rejectedRecvs,
+    };
+  }
+
+  /**
+   * Sends `value`: hands it to the oldest parked receiver, or buffers it, or parks until one of
+   * those is possible. When it completes at once, the returned promise is already resolved.
+   *
+   * Rejects with: `signal.reason` if the signal is (or becomes) aborted first, the value then
+   * not sent; `ChannelClosedError` if the channel is closed (or closes while parked);
+   * `BusyError` if `maxParkedSends` senders already wait.
+   *
+   * @example
+   * await ch.send(job, { signal: AbortSignal.timeout(100) }); // a send with a deadline
+   */
+  send(value: T, options?: WaitOptions): Promise<void> {
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        signal = signalOf(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
+    }
+    if (this.isClosed) return Promise.reject(this.closedError("send on"));
+    if (this.offer(value)) return RESOLVED;
+    if (this.sendq.length >= this.maxParkedSends) {
+      this.rejectedSends++;
+      return Promise.reject(this.busyError("send"));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const w = new ChanWaiter(MODE_SEND, value, null, 0);
+      w.resolve = resolve;
+      w.reject = reject;
+      this.sendq.push(w);
+      if (signal !== undefined) watchAbort(signal, w);
+    });
+  }
+
+  /**
+   * Sends `value` only if that needs no waiting: to a parked receiver or into free buffer space.
+   * Returns whether it did; allocates nothing.
+   *
+   * @throws ChannelClosedError if the channel is closed.
+   */
+  trySend(value: T): boolean {
+    if (this.isClosed) throw this.closedError("send on");
+    return this.offer(value);
+  }
+
+  /**
+   * Receives the oldest value: from the buffer, from the oldest parked sender, or by parking
+   * until a value is sent. On a closed channel, buffered values are still received, then every
+   * receive resolves with `{ value: undefined, ok: false }` at once. When a value is available,
+   * the returned promise is already resolved.
+   *
+   * Rejects with `signal.reason` if the signal is (or becomes) aborted first (no value is taken),
+   * or `BusyError` if `maxParkedRecvs` receivers already wait.
+   *
+   * @example
+   * const r = await ch.recv();
+   * if (!r.ok) return; // closed and drained
+   */
+  recv(options?: WaitOptions): Promise<RecvResult<T>> {
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      try {
+        signal = signalOf(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (signal?.aborted) return Promise.reject(signal.reason);
+    }
+    const v = this.take();
+    if (v !== NOTHING) return Promise.resolve({ value: v, ok: true });
+    if (this.isClosed) return Promise.resolve({ value: undefined, ok: false });
+    return this.parkRecv(MODE_RECV, signal);
+  }
+
+  /**
+   * Receives only if that needs no waiting. Returns a fresh `RecvResult`, or `undefined` when a
+   * receive would have to wait (Go's `select` with a `default` case).
+   */
+  tryRecv(): RecvResult<T> | undefined {
+    const v = this.take();
+    if (v !== NOTHING) return { value: v, ok: true };
+    if (this.isClosed) return { value: undefined, ok: false };
+    return undefined;
+  }
+
+  /**
+   * Closes the channel: no more sends. Every parked receiver resolves with `{ ok: false }`
+   * and every parked sender rejects with `ChannelClosedError` (their values were never sent).
+   * Values already buffered stay receivable. Close from the sending side, once.
+   *
+   * @throws ChannelClosedError if already closed.
+   */
+  close(): void {
+    if (this.isClosed) throw this.closedError("close of");
+    this.isClosed = true;
+    for (let r = this.recvq.shift(); r !== null; r = this.recvq.shift()) r.deliver(undefined, false);
+    for (let s = this.sendq.shift(); s !== null; s = this.sendq.shift()) s.refuse(this.closedError("send on"));
+  }
+
+  /**
+   * Iterates the values received until the channel is closed and drained. Breaking out of the
+   * loop does not close the channel (a value is never taken unless the loop body gets it).
+   * With `{ signal }`, a pending `next()` rejects with `signal.reason` when it aborts.
+   *
+   * @example
+   * for await (const v of ch.values({ signal })) use(v);
+   */
+  values(options?: WaitOptions): AsyncIterableIterator<T> {
+    const signal = signalOf(options);
+    return new ChannelIterator(this, signal);
+  }
+
+  /** Same as `values()`: `for await (const v of ch)`. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return new ChannelIterator(this, undefined);
+  }
+
+  /** @internal A name for messages: `channel "jobs" (capacity 64)`. */
+  describe(): string {
+    return `channel ${this.#name.startsWith("#") ? this.#name : JSON.stringify(this.#name)} (capacity ${this.#capacity})`;
+  }
+
+  /** @internal Hands `value` to the oldest parked receiver, or buffers it. False when neither is possible now. */
+  offer(value: T): boolean {
+    const r = this.recvq.shift();
+    if (r !== null) {
+      this.sent++;
+      this.received++;
+      r.deliver(value, true);
+      return true;
+    }
+    const cap = this.#capacity;
+    if (this.count < cap) {
+      let i = this.head + this.count;
+      if (i >= cap) i -= cap;
+      this.buf[i] = value;
+      this.count++;
+      this.sent++;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * @internal Takes the oldest value: from the buffer (then moving the oldest parked sender's
+   * value into the freed slot), or straight from the oldest parked sender. NOTHING otherwise.
+   */
+  take(): T | typeof NOTHING {
+    if (this.count > 0) {
+      const cap = this.#capacity;
+      const h = this.head;
+      const v = this.buf[h] as T;
+      this.buf[h] = undefined;
+      this.head = h + 1 === cap ? 0 : h + 1;
+      this.count--;
+      this.received++;
+      const s = this.sendq.shift();
+      if (s !== null) {
+        let i = this.head + this.count;
+        if (i >= cap) i -= cap;
+        this.buf[i] = s.value as T;
+        this.count++;
+        this.sent++;
+        s.taken();
+      }
+      return v;
+    }
+    const s = this.sendq.shift();
+    if (s !== null) {
+      const v = s.value as T;
+      this.sent++;
+      this.received++;
+      s.taken();
+      return v;
+    }
+    return NOTHING;
+  }
+
+  /** @internal Parks a receiver (plain or iterator), or refuses it when too many wait. */
+  parkRecv<R>(mode: Mode, signal: AbortSignal | undefined): Promise<R> {
+    if (this.recvq.length >= this.maxParkedRecvs) {
+      this.rejectedRecvs++;
+      return Promise.reject(this.busyError("recv"));
+    }
+    return new Promise<R>((resolve, reject) => {
+      const w = new ChanWaiter(mode, undefined, null, 0);
+      w.resolve = resolve;
+      w.reject = reject;
+      this.recvq.push(w);
+      if (signal !== undefined) watchAbort(signal, w);
+    });
+  }
+
+  /** @internal */
+  closedError(what: string): ChannelClosedError {
+    return new ChannelClosedError(`${what} closed ${this.describe()}`);
+  }
+
+  /** @internal */
+  busyError(op: "send" | "recv"): BusyError {
+    const limit = op === "send" ? `maxParkedSends ${this.maxParkedSends}` : `maxParkedRecvs ${this.maxParkedRecvs}`;
+    return new BusyError(`${op} refused: ${this.describe()} already has ${limit} parked ${op === "send" ? "senders" : "receivers"}`);
+  }
+}
+
+/** `for await` over a channel: each `next()` is a receive; done once closed and drained. */
+class ChannelIterator<T> implements AsyncIterableIterator<T> {
+  constructor(
+    private readonly ch: Channel<T>,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  next(): Promise<IteratorResult<T>> {
+    const signal = this.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const ch = this.ch;
+    const v = ch.take();
+    if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
+    if (ch.isClosed) return Promise.resolve({ value: undefined, done: true });
+    return ch.parkRecv(MODE_ITER, signal);
+  }
+
+  /** Ends this iteration only; the channel stays open. */
+  return(): Promise<IteratorResult<T>> {
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}

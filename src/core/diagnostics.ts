@@ -1,0 +1,157 @@
+/**
+ * Parked-work diagnostics: the list of every wait queue that holds parked operations, the dump
+ * of it (`parkedWork()`), and the report printed when the event loop empties while operations
+ * are still parked: Node's version of Go's "all goroutines are asleep - deadlock!".
+ *
+ * Invariants:
+ *  - The registry is an intrusive doubly linked list of the wait queues whose length is > 0;
+ *    a queue links itself in on its 0 -> 1 transition and out on 1 -> 0, in O(1). It holds
+ *    nothing that is not parked, so it is bounded by the parked work itself.
+ *  - The `beforeExit` hook is installed the first time anything parks, never keeps the process
+ *    alive (it is an event listener, not a handle), and prints at most one report per process.
+ *
+ * Environment: `SLUICE_TRACE=1` records the stack where each operation parks (costly: one
+ * `Error` per park) and prints it in the report; `SLUICE_REPORT=0` turns the report off.
+ */
+import type { WaitQueue, Waiter } from "./waitq.js";
+
+/** @internal Anything that owns wait queues and can name itself in a report. */
+export interface Boundary {
+  describe(): string;
+}
+
+/** One non-empty wait queue, as reported by `parkedWork()`. */
+export interface ParkedEntry {
+  /** The boundary, e.g. `channel "events" (capacity 0)` or `semaphore "db" (size 4)`. */
+  readonly boundary: string;
+  /** What the parked operations wait to do: "send", "recv", "acquire", "wait", ... */
+  readonly role: string;
+  /** How many are parked now. */
+  readonly count: number;
+  /** Where each parked (oldest first, at most 10), when tracing was on as they parked. */
+  readonly stacks: readonly string[];
+}
+
+/** Options of `configureDiagnostics`. */
+export interface DiagnosticsOptions {
+  /** Print the exit-time report of parked work (default: on unless `SLUICE_REPORT=0`). */
+  report?: boolean;
+  /** Record where each operation parks (default: `SLUICE_TRACE` set and not "0"). */
+  trace?: boolean;
+}
+
+const MAX_STACKS = 10;
+
+function envFlag(name: string, fallback: boolean): boolean {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  return !/^(0|false|off|no)$/i.test(v);
+}
+
+let reportOn = envFlag("SLUICE_REPORT", true);
+let traceOn = envFlag("SLUICE_TRACE", false);
+let hookInstalled = false;
+let reported = false;
+let regHead: WaitQueue<Waiter> | null = null;
+
+/**
+ * Turns the exit-time report and parking traces on or off for this process. Returns the
+ * settings now in force.
+ *
+ * @example
+ * configureDiagnostics({ trace: true }); // stacks of parked operations in the report
+ */
+export function configureDiagnostics(options: DiagnosticsOptions = {}): Required<DiagnosticsOptions> {
+  if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+  if (options.report !== undefined) {
+    if (typeof options.report !== "boolean") throw new TypeError("options.report must be a boolean");
+    reportOn = options.report;
+  }
+  if (options.trace !== undefined) {
+    if (typeof options.trace !== "boolean") throw new TypeError("options.trace must be a boolean");
+    traceOn = options.trace;
+  }
+  return { report: reportOn, trace: traceOn };
+}
+
+/** @internal Called by a queue on its 0 -> 1 transition. */
+export function onParked(q: WaitQueue<Waiter>): void {
+  q.regPrev = null;
+  q.regNext = regHead;
+  if (regHead !== null) regHead.regPrev = q;
+  regHead = q;
+  if (!hookInstalled) installHook();
+}
+
+/** @internal Called by a queue on its 1 -> 0 transition. */
+export function onDrained(q: WaitQueue<Waiter>): void {
+  const { regPrev, regNext } = q;
+  if (regPrev === null) regHead = regNext;
+  else regPrev.regNext = regNext;
+  if (regNext !== null) regNext.regPrev = regPrev;
+  q.regPrev = q.regNext = null;
+}
+
+/** @internal The stack of the caller that is parking, when tracing is on. */
+export function captureStack(): string | undefined {
+  if (!traceOn) return undefined;
+  const stack = new Error("parked here").stack ?? "";
+  // Drop the "Error" line and sluice's own frames; keep the user's.
+  return stack
+    .split("\n")
+    .slice(1)
+    .filter((line) => !/[/\\]core[/\\](waitq|channel|select|semaphore|waitgroup|errgroup)\.[jt]s/.test(line))
+    .join("\n");
+}
+
+/**
+ * What is parked right now, one entry per non-empty wait queue (every channel's senders and
+ * receivers, semaphore and wait-group waiters, pool submitters...). A snapshot: building it
+ * does not change anything.
+ *
+ * @example
+ * for (const e of parkedWork()) console.log(`${e.boundary}: ${e.count} ${e.role}`);
+ */
+export function parkedWork(): ParkedEntry[] {
+  const out: ParkedEntry[] = [];
+  for (let q = regHead; q !== null; q = q.regNext) {
+    const stacks: string[] = [];
+    for (let w = q.head; w !== null && stacks.length < MAX_STACKS; w = w.next) {
+      if (w.stack !== undefined) stacks.push(w.stack);
+    }
+    out.push({ boundary: q.owner.describe(), role: q.role, count: q.length, stacks });
+  }
+  return out;
+}
+
+/** @internal The text of the exit-time report, or "" when nothing is parked. */
+export function formatReport(entries: readonly ParkedEntry[]): string {
+  if (entries.length === 0) return "";
+  const total = entries.reduce((n, e) => n + e.count, 0);
+  const lines = [
+    `sluice: the event loop is empty but ${total} operation${total === 1 ? " is" : "s are"} still parked, ` +
+      `and nothing is left that could wake ${total === 1 ? "it" : "them"} (Go would say: all goroutines are asleep - deadlock!):`,
+  ];
+  for (const e of entries) {
+    lines.push(`  ${e.boundary}: ${e.count} parked ${e.role}${e.count === 1 ? "" : "s"}`);
+    for (const s of e.stacks) {
+      lines.push("    parked at:");
+      for (const frame of s.split("\n")) lines.push(`      ${frame.trim()}`);
+    }
+    if (e.stacks.length > 0 && e.stacks.length < e.count) {
+      lines.push(`    ... and ${e.count - e.stacks.length} more`);
+    }
+  }
+  if (!traceOn) lines.push("Run with SLUICE_TRACE=1 to see where each one parked.");
+  lines.push("Set SLUICE_REPORT=0 (or configureDiagnostics({ report: false })) to silence this report.");
+  return lines.join("\n") + "\n";
+}
+
+function installHook(): void {
+  hookInstalled = true;
+  process.on("beforeExit", () => {
+    if (reported || !reportOn || regHead === null) return;
+    reported = true;
+    process.stderr.write(formatReport(parkedWork()));
+  });
+}

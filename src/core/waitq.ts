@@ -1,0 +1,109 @@
+/**
+ * An intrusive FIFO of parked operations (internal): sluice's analogue of the `waitq` of sudogs
+ * in Go's `runtime/chan.go`. Channels keep two (senders, receivers); the semaphore, the wait
+ * group and the pool keep one each.
+ *
+ * Invariants:
+ *  - A waiter is linked into at most one queue, and `w.queue === q` exactly while it is linked
+ *    into `q` (null otherwise). So "is this waiter still parked?" is one comparison.
+ *  - `length` counts the linked waiters; `head` and `tail` are null exactly when it is 0.
+ *  - `push`, `shift` and `remove` are O(1): nothing is scanned or spliced, and a removed
+ *    waiter's links are cleared so it retains nothing.
+ *  - A queue is on the diagnostics registry exactly while `length > 0`; that is how the
+ *    exit-time report and `parkedWork()` find parked work without scanning every boundary.
+ *  - The first time `length` passes `warnAt`, one process warning is emitted (never again for
+ *    this queue). The bound itself (refusing to park) is the owner's decision, made before
+ *    `push` is called; a queue never refuses.
+ */
+import { Abortable } from "./abort.js";
+import { onParked, onDrained, captureStack, type Boundary } from "./diagnostics.js";
+
+/**
+ * A parked operation: a node of at most one `WaitQueue`, and (through `Abortable`) of at most
+ * one signal's abort list. Subclasses say what waking it means.
+ */
+export abstract class Waiter extends Abortable {
+  prev: Waiter | null = null;
+  next: Waiter | null = null;
+  queue: WaitQueue<Waiter> | null = null;
+  /** Where the operation parked; captured only when tracing is on. */
+  stack: string | undefined = undefined;
+}
+
+export class WaitQueue<W extends Waiter> {
+  head: W | null = null;
+  tail: W | null = null;
+  length = 0;
+  /** High-water mark of `length`. */
+  peak = 0;
+  /** How many operations ever parked here. */
+  parkedTotal = 0;
+  /** Links of the diagnostics registry (valid while length > 0). */
+  regPrev: WaitQueue<Waiter> | null = null;
+  regNext: WaitQueue<Waiter> | null = null;
+  warned = false;
+
+  constructor(
+    /** The boundary this queue belongs to (named in warnings and reports). */
+    readonly owner: Boundary,
+    /** What a parked operation here is doing: "send", "recv", "acquire", "wait", ... */
+    readonly role: string,
+    /** Warn once when length passes this (Infinity: never). */
+    readonly warnAt: number,
+    /** The warning's code, e.g. "SLUICE_PARKED_SENDS". */
+    readonly warnCode: string,
+  ) {}
+
+  push(w: W): void {
+    w.queue = this as WaitQueue<Waiter>;
+    w.prev = this.tail;
+    w.next = null;
+    if (this.tail === null) this.head = w;
+    else this.tail.next = w;
+    this.tail = w;
+    const n = ++this.length;
+    this.parkedTotal++;
+    if (n > this.peak) this.peak = n;
+    w.stack = captureStack();
+    if (n === 1) onParked(this as WaitQueue<Waiter>);
+    if (n > this.warnAt && !this.warned) this.warnNow();
+  }
+
+  /** Unlinks and returns the oldest waiter, or null. */
+  shift(): W | null {
+    const w = this.head;
+    if (w !== null) this.unlink(w);
+    return w;
+  }
+
+  /** Unlinks `w` if it is in this queue; false when it was not (already woken or removed). */
+  remove(w: W): boolean {
+    if (w.queue !== (this as WaitQueue<Waiter>)) return false;
+    this.unlink(w);
+    return true;
+  }
+
+  private unlink(w: W): void {
+    const prev = w.prev as W | null;
+    const next = w.next as W | null;
+    if (prev === null) this.head = next;
+    else prev.next = next;
+    if (next === null) this.tail = prev;
+    else next.prev = prev;
+    w.prev = w.next = null;
+    w.queue = null;
+    if (--this.length === 0) onDrained(this as WaitQueue<Waiter>);
+  }
+
+  private warnNow(): void {
+    this.warned = true;
+    const what = this.role === "send" ? "senders" : this.role === "recv" ? "receivers" : `${this.role} callers`;
+    process.emitWarning(
+      `${this.length} ${what} parked on ${this.owner.describe()} (threshold ${this.warnAt}). ` +
+        `Each parked operation holds its promise${this.role === "send" ? " and its value" : ""} in memory, ` +
+        `and nothing bounds how many more can park: bound the producers, or set a limit ` +
+        `(e.g. maxParkedSends) so that the boundary rejects with BusyError instead.`,
+      { type: "SluiceWarning", code: this.warnCode },
+    );
+  }
+}
