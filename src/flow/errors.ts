@@ -39,3 +39,21 @@ export class BreakerOpenError extends Error {
     this.retryAfterMs = options?.retryAfterMs;
   }
 }
+
+/**
+ * The pool is closed (`close()` or `abort()`): it accepts no new work. Callers that were still
+ * waiting for admission when it closed are rejected with it too (their tasks never ran). After
+ * `abort(reason)`, `cause` is that reason.
+ *
+ * @example
+ * pool.close();
+ * await pool.submit(task); // rejects with PoolClosedError
+ */
+export class PoolClosedError extends Error {
+  /** Always `"ERR_POOL_CLOSED"`. */
+  readonly code = "ERR_POOL_CLOSED" as const;
+  override readonly name = "PoolClosedError";
+  constructor(message = "pool is closed", options?: ErrorOptions) {
+    super(message, options);
+  }
+}

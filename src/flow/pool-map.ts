@@ -1,0 +1,307 @@
+/**
+ * PoolMap: the async iterator behind `pool.map(source, fn, { ordered })`.
+ *
+ * Each item is processed by a "step": a pool task that, once it holds a slot, pulls the next
+ * item from the source and calls `fn` on it. So an item is pulled only when a slot is free, and
+ * the pool's concurrency, FIFO admission and counters cover map work like any other.
+ *
+ * Invariants:
+ *  - At most one step waits for admission at a time (`admitting`), and steps are admitted,
+ *    started and pull in the order they were created; pulls are serialized (`pulling`), so the
+ *    source never sees two `next()` calls at once and item k goes to the k-th step that pulls.
+ *  - `inWindow` counts steps created and neither consumed nor found empty; a result handed to
+ *    the consumer counts as consumed only when the consumer asks for the next one (its loop
+ *    body is done with it). A step is created only while `inWindow < concurrency`, so at most
+ *    `concurrency` items are ever pulled but not yet consumed, even counting the one the
+ *    consumer holds: a consumer that stops asking stops the pulling.
+ *  - Ordered: `head..tail` lists every live step in creation order (= item order); results are
+ *    handed out from the head only. Unordered: it lists only finished steps, in finishing order.
+ *  - Once `stopped` nothing more is pulled or admitted, every step still in the pool sees its
+ *    signal abort (queued ones are withdrawn), and the source's `return()` has been called
+ *    (unless it was exhausted or threw).
+ */
+import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
+import type { WaitOptions } from "../core/channel.js";
+import { DroppedError } from "./errors.js";
+import type { Pool } from "./pool.js";
+
+/** Options of `pool.map`. */
+export interface MapOptions extends WaitOptions {
+  /** Yield results in input order (default true; the reorder window is bounded by the concurrency). */
+  ordered?: boolean;
+}
+
+const PENDING = 0;
+const OK = 1;
+const ERR = 2;
+const EMPTY = 3;
+
+class Entry {
+  state = PENDING;
+  value: unknown = undefined;
+  accepted = false;
+  next: Entry | null = null;
+}
+
+class StopOnAbort extends Abortable {
+  constructor(readonly map: { abortedBy(reason: unknown): void }) {
+    super();
+  }
+  onAbort(reason: unknown): void {
+    this.map.abortedBy(reason);
+  }
+}
+
+const END: unique symbol = Symbol("end");
+
+function noop(): void {}
+
+/** @internal */
+export class PoolMap<I, R> implements AsyncIterableIterator<R> {
+  readonly #pool: Pool;
+  readonly #source: Iterable<I> | AsyncIterable<I>;
+  readonly #fn: (item: I, signal: AbortSignal) => unknown;
+  readonly #ordered: boolean;
+  readonly #controller = new AbortController();
+  readonly #userLink = new StopOnAbort(this);
+  readonly #poolLink = new StopOnAbort(this);
+  #it: Iterator<I> | AsyncIterator<I> | null = null;
+  #head: Entry | null = null;
+  #tail: Entry | null = null;
+  #inWindow = 0;
+  #admitting = false;
+  #filling = false;
+  #exhausted = false;
+  #stopped = false;
+  #finished = false;
+  #abortReason: { reason: unknown } | null = null;
+  #pulling: Promise<unknown> = Promise.resolve();
+  #consumer: { resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void } | null = null;
+  #pendingNext: Promise<IteratorResult<R>> | null = null;
+  /** The consumer holds a result it has not yet finished with (counted in inWindow). */
+  #held = false;
+
+  constructor(
+    pool: Pool,
+    source: Iterable<I> | AsyncIterable<I>,
+    fn: (item: I, signal: AbortSignal) => unknown,
+    ordered: boolean,
+    signal: AbortSignal | undefined,
+    poolSignal: AbortSignal,
+  ) {
+    const s = source as Partial<Iterable<I> & AsyncIterable<I>> | null;
+    if (s == null || (typeof s[Symbol.asyncIterator] !== "function" && typeof s[Symbol.iterator] !== "function")) {
+      throw new TypeError("source must be an iterable or an async iterable");
+    }
+    this.#pool = pool;
+    this.#source = source;
+    this.#fn = fn;
+    this.#ordered = ordered;
+    const first = signal?.aborted ? signal : poolSignal.aborted ? poolSignal : null;
+    if (first !== null) {
+      this.#stopped = this.#finished = true;
+      this.#abortReason = { reason: first.reason };
+      return;
+    }
+    if (signal !== undefined) watchAbort(signal, this.#userLink);
+    watchAbort(poolSignal, this.#poolLink);
+  }
+
+  next(): Promise<IteratorResult<R>> {
+    if (this.#consumer !== null) {
+      // A next() is already pending: answer this one after it.
+      return this.#pendingNext!.then(() => this.next(), () => this.next());
+    }
+    if (this.#finished) {
+      return this.#abortReason !== null ? Promise.reject(this.#abortReason.reason) : Promise.resolve({ value: undefined, done: true });
+    }
+    if (this.#it === null) {
+      try {
+        const s = this.#source as Partial<Iterable<I> & AsyncIterable<I>>;
+        this.#it = typeof s[Symbol.asyncIterator] === "function" ? s[Symbol.asyncIterator]!() : s[Symbol.iterator]!();
+      } catch (e) {
+        this.#exhausted = true;
+        this.#finish();
+        this.#stop(e);
+        return Promise.reject(e);
+      }
+    }
+    if (this.#held) {
+      this.#held = false;
+      this.#inWindow--;
+    }
+    const p = new Promise<IteratorResult<R>>((resolve, reject) => {
+      this.#consumer = { resolve, reject };
+    });
+    this.#pendingNext = p;
+    this.#deliver();
+    this.#fill();
+    return p;
+  }
+
+  /** Ends the iteration early (a `break`): work in flight is signalled, the source closed. */
+  return(): Promise<IteratorResult<R>> {
+    this.#finish();
+    this.#stop(undefined);
+    const c = this.#consumer;
+    this.#consumer = null;
+    c?.resolve({ value: undefined, done: true });
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<R> {
+    return this;
+  }
+
+  /** @internal The user's signal or the pool's aborted. */
+  abortedBy(reason: unknown): void {
+    if (this.#finished) return this.#stop(reason);
+    this.#finish();
+    this.#abortReason = { reason };
+    this.#stop(reason);
+    const c = this.#consumer;
+    this.#consumer = null;
+    c?.reject(reason);
+  }
+
+  #finish(): void {
+    this.#finished = true;
+  }
+
+  /** Creates steps while the window has room. */
+  #fill(): void {
+    if (this.#filling) return;
+    this.#filling = true;
+    try {
+      while (!this.#stopped && !this.#exhausted && !this.#admitting && this.#inWindow < this.#pool.concurrency) {
+        const e = new Entry();
+        if (this.#ordered) this.#append(e);
+        this.#inWindow++;
+        this.#admitting = true;
+        this.#pool.admitStep(
+          (signal, claim) => this.#step(e, signal, claim),
+          this.#controller.signal,
+          () => {
+            e.accepted = true;
+            this.#admitting = false;
+            this.#fill();
+          },
+          (ok, value) => this.#settled(e, ok, value),
+        );
+      }
+    } finally {
+      this.#filling = false;
+    }
+  }
+
+  async #step(e: Entry, signal: AbortSignal, claim: () => void): Promise<unknown> {
+    const item = await this.#pull();
+    if (item === END) {
+      e.state = EMPTY;
+      return undefined;
+    }
+    claim();
+    return this.#fn(item, signal);
+  }
+
+  #pull(): Promise<I | typeof END> {
+    const p = this.#pulling.then(() => this.#nextItem());
+    this.#pulling = p.then(noop, noop);
+    return p;
+  }
+
+  async #nextItem(): Promise<I | typeof END> {
+    if (this.#exhausted || this.#stopped) return END;
+    let r: IteratorResult<I>;
+    try {
+      r = await this.#it!.next();
+    } catch (e) {
+      this.#exhausted = true;
+      throw e;
+    }
+    if (r.done === true) {
+      this.#exhausted = true;
+      return END;
+    }
+    return r.value;
+  }
+
+  #settled(e: Entry, ok: boolean, value: unknown): void {
+    if (!e.accepted) {
+      e.accepted = true;
+      this.#admitting = false;
+    }
+    if (e.state === EMPTY || (!ok && value instanceof DroppedError && e.state === PENDING)) {
+      // Nothing was pulled (the source was done, or the pool dropped the step before it ran).
+      e.state = EMPTY;
+      this.#inWindow--;
+    } else {
+      e.state = ok ? OK : ERR;
+      e.value = value;
+      if (!this.#ordered) this.#append(e);
+    }
+    if (this.#stopped) return;
+    this.#deliver();
+    this.#fill();
+  }
+
+  /** Hands the next result to a waiting consumer, or tells it the iteration is done. */
+  #deliver(): void {
+    const c = this.#consumer;
+    if (c === null) return;
+    let e = this.#head;
+    while (e !== null && e.state === EMPTY) e = this.#shift();
+    if (e !== null && e.state !== PENDING) {
+      this.#shift();
+      this.#consumer = null;
+      if (e.state === OK) {
+        this.#held = true; // counted in inWindow until the consumer asks again
+        c.resolve({ value: e.value as R, done: false });
+      } else {
+        this.#finish();
+        this.#stop(e.value);
+        c.reject(e.value);
+      }
+      return;
+    }
+    if (this.#exhausted && this.#inWindow === 0) {
+      this.#consumer = null;
+      this.#finish();
+      this.#stop(undefined);
+      c.resolve({ value: undefined, done: true });
+    }
+  }
+
+  #append(e: Entry): void {
+    if (this.#tail === null) this.#head = e;
+    else this.#tail.next = e;
+    this.#tail = e;
+  }
+
+  /** Drops the head entry; returns the new head. */
+  #shift(): Entry | null {
+    const h = this.#head!;
+    this.#head = h.next;
+    h.next = null;
+    if (this.#head === null) this.#tail = null;
+    return this.#head;
+  }
+
+  #stop(reason: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    unwatchAbort(this.#userLink);
+    unwatchAbort(this.#poolLink);
+    this.#controller.abort(reason);
+    const it = this.#it;
+    if (it !== null && !this.#exhausted && typeof it.return === "function") {
+      this.#exhausted = true;
+      try {
+        const r = it.return() as unknown;
+        if (r instanceof Promise) r.then(noop, noop);
+      } catch {
+        // A source that cannot be closed has nothing more to tell us.
+      }
+    }
+  }
+}

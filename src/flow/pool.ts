@@ -1,0 +1,896 @@
+/**
+ * Pool: a bounded worker pool with the three admission verbs of seed 003 (submit, trySubmit,
+ * run), an overflow policy, watermarks, and strict concurrency.
+ *
+ * A "worker" on an event loop is a slot: at most `concurrency` user functions run at once.
+ * Work that cannot start waits in a bounded FIFO `queue` (accepted, not started); when that is
+ * full, the `overflow` policy decides: "block" parks the submitter (FIFO, in `waiters`),
+ * "reject" refuses with `BusyError`, "drop-oldest" drops the oldest queued task to make room.
+ *
+ * Invariants:
+ *  - `running` counts user functions started and not yet settled. A slot is freed only when
+ *    the function itself settles, never when its caller gives up (an aborted `run` caller is
+ *    answered at once, but its function keeps its slot until it settles). So `running` never
+ *    exceeds the concurrency, except after the concurrency was lowered (running work is never
+ *    killed; new work waits until `running` is below the new value).
+ *  - `queue.length <= queueSize` always; `waiters` is non-empty only while the queue is full
+ *    (or a map step waits for a slot), and no slot is free: admission is strictly FIFO, a new
+ *    submit never overtakes a parked one.
+ *  - After every step, if a slot is free then the queue is empty (`pump` starts queued work as
+ *    soon as a slot frees; re-entrant settles during `pump` are folded into its loop).
+ *  - Every task handed to the pool ends in exactly one of: completed, failed (its function
+ *    settled), rejected (refused admission), dropped (drop-oldest; never ran), aborted
+ *    (withdrawn before running, by its caller's signal or `abort()`). The counters say so.
+ *  - A task's state only moves forward: WAITING -> QUEUED -> RUNNING -> DONE (any step may be
+ *    skipped, none repeated), and it is linked into at most one of `waiters`/`queue`.
+ */
+import { Waiter, WaitQueue } from "../core/waitq.js";
+import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
+import { BusyError } from "../core/errors.js";
+import { checkClock, systemClock, type Clock } from "../core/clock.js";
+import { checkDuration, checkFunction, checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
+import type { WaitOptions } from "../core/channel.js";
+import { DroppedError, PoolClosedError } from "./errors.js";
+import { isConcurrencyLimit, type ConcurrencyLimit, type LimitSample } from "./concurrency-limit.js";
+import { Summary, type SummarySnapshot } from "./summary.js";
+import { PoolMap, type MapOptions } from "./pool-map.js";
+
+/** A unit of work: receives a signal that fires on `pool.abort()` or (for `run`) its caller's abort. */
+export type Task<R = unknown> = (signal: AbortSignal) => R | PromiseLike<R>;
+
+/** What a full pool does with new work. */
+export type Overflow = "block" | "reject" | "drop-oldest";
+
+/** Dynamic concurrency: grow up to `max` when work would have to wait, shrink toward `min` after `idleMs` without need. */
+export interface DynamicConcurrency {
+  min: number;
+  max: number;
+}
+
+/** Options of `new Pool(options)`. */
+export interface PoolOptions {
+  /**
+   * How many functions may run at once: a positive safe integer; or `{ min, max }` (dynamic);
+   * or a `ConcurrencyLimit` such as an `AdaptiveLimit`. `Infinity` is refused.
+   */
+  concurrency: number | DynamicConcurrency | ConcurrencyLimit;
+  /** Accepted tasks that may wait for a slot (a non-negative safe integer, default 0: hand off or wait). */
+  queue?: number;
+  /** When the queue is full: "block" (default; submitters wait, FIFO), "reject" (`BusyError`), "drop-oldest". */
+  overflow?: Overflow;
+  /** Used in errors, warnings, reports and stats. */
+  name?: string;
+  /** At most this many submitters may be blocked at once (default Infinity); past it, `BusyError`. */
+  maxWaiting?: number;
+  /** Warn once (`SLUICE_PARKED_WAITERS`) when more than this many submitters are blocked (default 1000 if `maxWaiting` is unset). */
+  warnWaiting?: number;
+  /** Queue depth at which `onHighWater` fires (a positive safe integer <= queue). */
+  highWater?: number;
+  /** Queue depth at or below which `onLowWater` fires after a high-water mark (default `floor(highWater / 2)`). */
+  lowWater?: number;
+  /** Called once each time the queue depth reaches `highWater`: pause your source. */
+  onHighWater?: () => void;
+  /** Called once each time the depth falls back to `lowWater` after a high-water mark: resume it. */
+  onLowWater?: () => void;
+  /** Dynamic mode: how long slots must go unneeded before the pool shrinks (ms, default 10 000). */
+  idleMs?: number;
+  /**
+   * Where failures of tasks accepted by `submit`/`trySubmit` go (their callers have no promise
+   * to receive them). Default: a `SLUICE_TASK_FAILED` process warning (at most one a second per
+   * pool, counting the ones it left out). Every failure is also counted in `stats.failed`.
+   */
+  onError?: (error: unknown) => void;
+  /** Where wait and run times are measured, and dynamic idle time is timed (default: the default clock). */
+  clock?: Clock;
+}
+
+/** A fresh snapshot of a pool's counters. */
+export interface PoolStats {
+  readonly name: string;
+  /** The concurrency now (for a dynamic or adaptive pool, its current value). */
+  readonly concurrency: number;
+  /** Accepted and not started. */
+  readonly queued: number;
+  /** Functions started and not yet settled (even if their caller left). */
+  readonly running: number;
+  /** Submitters blocked waiting for admission now. */
+  readonly waiting: number;
+  /** Functions that fulfilled. */
+  readonly completed: number;
+  /** Functions that threw or rejected. */
+  readonly failed: number;
+  /** Tasks refused admission (`BusyError`, `trySubmit` false, closed pool). */
+  readonly rejected: number;
+  /** Queued tasks dropped by "drop-oldest" (never ran). */
+  readonly dropped: number;
+  /** Tasks withdrawn before running (caller's abort, or `abort()`). */
+  readonly aborted: number;
+  /** Submissions that had to block before being accepted. */
+  readonly waited: number;
+  /** From submission to start, of started tasks (ms). */
+  readonly waitTime: SummarySnapshot;
+  /** From start to settle (ms). */
+  readonly runTime: SummarySnapshot;
+  /** Whether the queue is above its high-water mark (between `onHighWater` and `onLowWater`). */
+  readonly aboveHighWater: boolean;
+}
+
+const WAITING = 0;
+const QUEUED = 1;
+const RUNNING = 2;
+const DONE = 3;
+
+/** @internal A task handed to the pool, from admission to settlement. */
+export class PoolTask extends Waiter {
+  state = -1;
+  submittedAt = 0;
+  startedAt = 0;
+  /** The caller's signal: withdraws the task while it waits or is queued; for `run`, also aborts it while running. */
+  callerSignal: AbortSignal | undefined = undefined;
+  /** The task's own controller (a `run` with a signal): fires on the caller's or the pool's abort. */
+  controller: AbortController | null = null;
+  /** A signal given to the function instead of the pool's (map steps). */
+  taskSignal: AbortSignal | null = null;
+  /** A blocked submitter's resolve / reject. */
+  accepted: (() => void) | null = null;
+  refused: ((e: unknown) => void) | null = null;
+  /** A `run`/map caller's continuation; null for `submit` tasks and once the caller left. */
+  result: ((ok: boolean, value: unknown) => void) | null = null;
+  /** Whether the caller left (aborted) while the function ran: its outcome goes nowhere. */
+  detached = false;
+  /** Counted in the stats (a map step is counted only once it pulled an item). */
+  counted = true;
+  /** A map step: always blocks for admission, and gets a `claim` callback. */
+  step = false;
+  link: PoolLink | null = null;
+  sample: LimitSample | null = null;
+
+  constructor(
+    readonly pool: Pool,
+    readonly fn: (signal: AbortSignal, claim: () => void) => unknown,
+  ) {
+    super();
+  }
+
+  onAbort(reason: unknown): void {
+    this.pool.callerAborted(this, reason);
+  }
+}
+
+/** Follows the pool's signal for a task that has its own controller. */
+class PoolLink extends Abortable {
+  constructor(readonly controller: AbortController) {
+    super();
+  }
+  onAbort(reason: unknown): void {
+    this.controller.abort(reason);
+  }
+}
+
+class DrainWaiter extends Waiter {
+  constructor(
+    readonly resolve: () => void,
+    readonly reject: (e: unknown) => void,
+  ) {
+    super();
+  }
+  onAbort(reason: unknown): void {
+    this.queue?.remove(this);
+    this.reject(reason);
+  }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+function isOverload(e: unknown): boolean {
+  if (e instanceof BusyError || e instanceof DroppedError) return true;
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === "TimeoutError";
+}
+
+/**
+ * A bounded worker pool.
+ *
+ * What waits: `submit` and `run` wait for admission when the pool is full and `overflow` is
+ * "block" (FIFO; `{ signal }` bounds the wait; `AbortSignal.timeout(ms)` is a deadline);
+ * `drain` waits for all work. What is bounded: running functions (`concurrency`), accepted
+ * tasks waiting (`queue`), and, when set, blocked submitters (`maxWaiting`). When full: block,
+ * reject with `BusyError`, or drop the oldest queued task (`DroppedError` to its `run` caller).
+ * When closed: new work is refused with `PoolClosedError`; accepted work still runs.
+ *
+ * @example
+ * const pool = new Pool({ concurrency: 8, queue: 100, overflow: "reject", name: "thumbnails" });
+ * if (!pool.trySubmit((signal) => render(img, signal))) return reply503();
+ * await pool.submit(task, { signal: AbortSignal.timeout(50) }); // submit with a deadline
+ * const size = await pool.run((signal) => measure(img, signal)); // wait for the result
+ */
+export class Pool implements AsyncDisposable {
+  readonly #name: string;
+  readonly #queueSize: number;
+  readonly #overflow: Overflow;
+  readonly #queue: WaitQueue<PoolTask>;
+  readonly #waiters: WaitQueue<PoolTask>;
+  readonly #drainers: WaitQueue<DrainWaiter>;
+  readonly #maxWaiting: number;
+  readonly #controller = new AbortController();
+  readonly #clock: Clock;
+  readonly #now: () => number;
+  readonly #onError: ((error: unknown) => void) | undefined;
+  #closed = false;
+  #running = 0;
+  #pumping = false;
+
+  // Concurrency: fixed (min === max), dynamic (min < max), or adaptive.
+  #adaptive: ConcurrencyLimit | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #current: number;
+  #min: number;
+  #max: number;
+  readonly #idleMs: number;
+  #idleTimer: unknown = undefined;
+  #lastBusy = 0;
+
+  // Watermarks.
+  readonly #highWater: number;
+  readonly #lowWater: number;
+  readonly #onHighWater: (() => void) | undefined;
+  readonly #onLowWater: (() => void) | undefined;
+  #above = false;
+
+  // Counters.
+  #completed = 0;
+  #failed = 0;
+  #rejected = 0;
+  #dropped = 0;
+  #aborted = 0;
+  readonly #waitTime = new Summary();
+  readonly #runTime = new Summary();
+  #lastWarn = -Infinity;
+  #unwarned = 0;
+
+  constructor(options: PoolOptions) {
+    if (options === null || typeof options !== "object") throw new TypeError("options must be an object with a concurrency");
+    this.#name = checkName(options.name) ?? "pool";
+    const c = options.concurrency;
+    if (isConcurrencyLimit(c)) {
+      this.#adaptive = c;
+      this.#current = this.#min = this.#max = 0;
+    } else {
+      const [min, max] = checkConcurrency(c);
+      this.#min = min;
+      this.#max = max;
+      this.#current = min;
+    }
+    if (options.queue === Infinity) throw new RangeError("options.queue must be a non-negative safe integer, got Infinity: sluice has no unbounded queue");
+    this.#queueSize = checkInteger(options.queue ?? 0, "options.queue", 0);
+    const overflow = options.overflow ?? "block";
+    if (overflow !== "block" && overflow !== "reject" && overflow !== "drop-oldest") {
+      throw new TypeError(`options.overflow must be "block", "reject" or "drop-oldest", got ${JSON.stringify(overflow)}`);
+    }
+    this.#overflow = overflow;
+    this.#maxWaiting = checkLimit(options.maxWaiting ?? Infinity, "options.maxWaiting", 0);
+    const warn = options.warnWaiting ?? (this.#maxWaiting === Infinity ? 1000 : Infinity);
+    this.#clock = checkClock(options.clock);
+    this.#now = this.#clock === systemClock ? () => performance.now() : () => this.#clock.now();
+    this.#idleMs = checkDuration(options.idleMs ?? 10_000, "options.idleMs");
+    this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
+    [this.#highWater, this.#lowWater] = checkWatermarks(options, this.#queueSize);
+    this.#onHighWater = options.onHighWater === undefined ? undefined : checkFunction(options.onHighWater, "options.onHighWater");
+    this.#onLowWater = options.onLowWater === undefined ? undefined : checkFunction(options.onLowWater, "options.onLowWater");
+    this.#queue = new WaitQueue(this, "queued task", Infinity, "SLUICE_PARKED_WAITERS");
+    this.#waiters = new WaitQueue(this, "submit", checkLimit(warn, "options.warnWaiting", 0), "SLUICE_PARKED_WAITERS");
+    this.#drainers = new WaitQueue(this, "drain", 1000, "SLUICE_PARKED_WAITERS");
+    if (this.#adaptive !== null) this.#unsubscribe = this.#adaptive.subscribe(() => this.#pump());
+  }
+
+  /** The pool's name (default "pool"). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The concurrency now (for a dynamic or adaptive pool, its current value). */
+  get concurrency(): number {
+    return this.#adaptive !== null ? this.#adaptive.limit : this.#current;
+  }
+
+  /** Functions started and not yet settled. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Accepted tasks not yet started. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether `close()` or `abort()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A fresh snapshot of the counters. */
+  get stats(): PoolStats {
+    return {
+      name: this.#name,
+      concurrency: this.concurrency,
+      queued: this.#queue.length,
+      running: this.#running,
+      waiting: this.#waiters.length,
+      completed: this.#completed,
+      failed: this.#failed,
+      rejected: this.#rejected,
+      dropped: this.#dropped,
+      aborted: this.#aborted,
+      waited: this.#waiters.parkedTotal,
+      waitTime: this.#waitTime.snapshot(),
+      runTime: this.#runTime.snapshot(),
+      aboveHighWater: this.#above,
+    };
+  }
+
+  /**
+   * Hands `task` to the pool and resolves once it is accepted (started, or queued). Its failure
+   * later goes to `onError` (and `stats.failed`), never to this promise.
+   *
+   * Waits only with `overflow: "block"` and a full pool, FIFO; `signal` bounds that wait and
+   * nothing after. Rejects, the task never running: `signal.reason` (an already-aborted signal
+   * wins over a full or closed pool); `BusyError` ("reject", or "drop-oldest" with nothing to
+   * drop, or `maxWaiting` reached); `PoolClosedError`; `TypeError` if `task` is not a function.
+   *
+   * @example
+   * for await (const msg of broker) await pool.submit((signal) => handle(msg, signal)); // backpressure
+   */
+  submit(task: Task, options?: WaitOptions): Promise<void> {
+    let signal: AbortSignal | undefined;
+    try {
+      checkFunction(task, "task");
+      signal = signalOf(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) {
+      this.#aborted++;
+      return Promise.reject(signal.reason);
+    }
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(this.#closedError());
+    }
+    const t = new PoolTask(this, task);
+    t.submittedAt = this.#now();
+    if (this.#admitNow(t) || this.#dropToAdmit(t)) return RESOLVED;
+    const refusal = this.#refusal();
+    if (refusal !== null) return Promise.reject(refusal);
+    return new Promise<void>((resolve, reject) => {
+      t.accepted = resolve;
+      t.refused = reject;
+      this.#park(t, signal);
+    });
+  }
+
+  /**
+   * Hands `task` to the pool only if it can be accepted now (started, queued, or, with
+   * "drop-oldest", queued in place of the oldest). Returns at once: false when it would have to
+   * wait or is refused (counted in `stats.rejected`). Failures go where `submit`'s go.
+   *
+   * @throws TypeError if `task` is not a function.
+   */
+  trySubmit(task: Task): boolean {
+    checkFunction(task, "task");
+    if (!this.#closed) {
+      const t = new PoolTask(this, task);
+      t.submittedAt = this.#now();
+      if (this.#admitNow(t) || this.#dropToAdmit(t)) return true;
+    }
+    this.#rejected++;
+    return false;
+  }
+
+  /**
+   * Runs `task` in the pool and settles with its outcome. Admission is as for `submit` (waits
+   * when full with "block"; `BusyError` with "reject"; with "drop-oldest" it may be dropped
+   * later while queued: then `DroppedError`).
+   *
+   * `signal` covers the whole call: while waiting or queued, an abort withdraws the task (it
+   * never runs); while it runs, an abort fires the task's signal and rejects at once with the
+   * reason, but the slot stays taken until the function settles.
+   *
+   * @example
+   * const thumb = await pool.run((signal) => resize(image, signal), { signal: req.signal });
+   */
+  run<R>(task: Task<R>, options?: WaitOptions): Promise<Awaited<R>> {
+    let signal: AbortSignal | undefined;
+    try {
+      checkFunction(task, "task");
+      signal = signalOf(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) {
+      this.#aborted++;
+      return Promise.reject(signal.reason);
+    }
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(this.#closedError());
+    }
+    return new Promise<Awaited<R>>((resolve, reject) => {
+      const t = new PoolTask(this, task);
+      t.submittedAt = this.#now();
+      t.result = (ok, value) => (ok ? resolve(value as Awaited<R>) : reject(value));
+      if (signal !== undefined) {
+        t.callerSignal = signal;
+        watchAbort(signal, t);
+      }
+      if (this.#admitNow(t) || this.#dropToAdmit(t)) return;
+      const refusal = this.#refusal();
+      if (refusal === null) return this.#park(t, undefined);
+      unwatchAbort(t);
+      t.result = null;
+      reject(refusal);
+    });
+  }
+
+  /**
+   * Maps `source` through `fn` in this pool and yields the results (in input order by default;
+   * `ordered: false` yields them as they complete). It pulls the next item only when a slot is
+   * free (nothing is read ahead), and never holds more than `concurrency` items pulled but not
+   * yet consumed: a slow consumer stops the pulling. Steps wait for slots FIFO with other work,
+   * whatever the overflow policy.
+   *
+   * `fn(item, signal)`: `signal` fires when the iteration ends early (break, error, `signal`
+   * abort) or the pool aborts. The first failure (of `fn` or of the source) is thrown at its
+   * position; the iteration then stops: work in flight is signalled and the source is closed.
+   *
+   * @example
+   * for await (const page of pool.map(urls, (url, signal) => fetch(url, { signal }))) save(page);
+   */
+  map<I, R>(
+    source: Iterable<I> | AsyncIterable<I>,
+    fn: (item: I, signal: AbortSignal) => R | PromiseLike<R>,
+    options?: MapOptions,
+  ): AsyncIterableIterator<Awaited<R>> {
+    checkFunction(fn, "fn");
+    checkOptions(options);
+    const signal = signalOf(options);
+    const ordered = options?.ordered ?? true;
+    if (typeof ordered !== "boolean") throw new TypeError("options.ordered must be a boolean");
+    return new PoolMap<I, Awaited<R>>(this, source, fn as (item: I, signal: AbortSignal) => unknown, ordered, signal, this.#controller.signal);
+  }
+
+  /**
+   * Resolves once nothing is queued, running or blocked (at once if so now). Does not close the
+   * pool. Rejects with `signal.reason` if the signal aborts first.
+   */
+  drain(options?: WaitOptions): Promise<void> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = signalOf(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#idle()) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      const w = new DrainWaiter(resolve, reject);
+      this.#drainers.push(w);
+      if (signal !== undefined) watchAbort(signal, w);
+    });
+  }
+
+  /**
+   * Stops accepting work: later submissions are refused with `PoolClosedError`, and so are
+   * submitters still blocked (they were never accepted). Queued and running work goes on;
+   * `await pool.drain()` waits for it. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (let t = this.#waiters.shift(); t !== null; t = this.#waiters.shift()) {
+      this.#rejected++;
+      this.#refuse(t, this.#closedError());
+    }
+    this.#settleIdle();
+  }
+
+  /**
+   * Closes the pool, rejects queued tasks' and blocked callers with `reason` (counted as
+   * aborted; those tasks never run), and fires the signal of every running task. Running
+   * functions keep their slots until they settle; `drain()` waits for them. Idempotent.
+   */
+  abort(reason?: unknown): void {
+    if (this.#controller.signal.aborted) return;
+    this.#closed = true;
+    this.#controller.abort(reason);
+    const r: unknown = this.#controller.signal.reason;
+    for (let t = this.#waiters.shift(); t !== null; t = this.#waiters.shift()) {
+      if (t.counted) this.#aborted++;
+      this.#refuse(t, r);
+    }
+    for (let t = this.#queue.shift(); t !== null; t = this.#queue.shift()) {
+      if (t.counted) this.#aborted++;
+      this.#refuse(t, r);
+    }
+    this.#water();
+    this.#settleIdle();
+  }
+
+  /** Changes the concurrency: a number (fixed) or `{ min, max }` (dynamic). Starts queued work if it grew. */
+  resize(concurrency: number | DynamicConcurrency): void {
+    if (this.#adaptive !== null) throw new TypeError("resize: this pool's concurrency is an adaptive limit; it sizes itself");
+    const [min, max] = checkConcurrency(concurrency, "concurrency");
+    this.#min = min;
+    this.#max = max;
+    this.#current = Math.min(max, Math.max(min, this.#current));
+    this.#pump();
+    this.#idleCheck();
+  }
+
+  /** `await using pool = new Pool(...)`: closes the pool and waits for its work. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.drain();
+  }
+
+  /** @internal */
+  describe(): string {
+    return `pool ${JSON.stringify(this.#name)} (concurrency ${this.concurrency}, queue ${this.#queueSize})`;
+  }
+
+  /**
+   * @internal Admits a map step: it always blocks for a slot (whatever the overflow policy),
+   * is not counted until it calls `claim`, and reports acceptance and outcome.
+   */
+  admitStep(
+    fn: (signal: AbortSignal, claim: () => void) => unknown,
+    signal: AbortSignal,
+    accepted: () => void,
+    result: (ok: boolean, value: unknown) => void,
+  ): void {
+    if (this.#closed) {
+      accepted();
+      result(false, this.#closedError());
+      return;
+    }
+    const t = new PoolTask(this, fn);
+    t.step = true;
+    t.counted = false;
+    t.submittedAt = this.#now();
+    t.taskSignal = signal;
+    t.result = result;
+    t.callerSignal = signal;
+    watchAbort(signal, t);
+    if (this.#admitNow(t)) return accepted();
+    t.accepted = accepted;
+    this.#park(t, undefined);
+  }
+
+  /** @internal The caller's signal aborted: withdraw the task, or (running) detach its caller. */
+  callerAborted(t: PoolTask, reason: unknown): void {
+    if (t.state === WAITING || t.state === QUEUED) {
+      const wasQueued = t.state === QUEUED;
+      (wasQueued ? this.#queue : this.#waiters).remove(t);
+      if (t.counted) this.#aborted++;
+      this.#refuse(t, reason);
+      if (wasQueued) {
+        this.#water();
+        this.#pump();
+      }
+      this.#settleIdle();
+    } else if (t.state === RUNNING) {
+      t.controller?.abort(reason);
+      const result = t.result;
+      t.result = null;
+      t.detached = true;
+      result?.(false, reason);
+    }
+  }
+
+  // ---- admission ----
+
+  /** Starts or queues `t` if that needs no waiting and nobody waits before it. */
+  #admitNow(t: PoolTask): boolean {
+    if (this.#waiters.length > 0) return false;
+    if (this.#queue.length === 0 && this.#slotFree()) {
+      this.#start(t);
+      return true;
+    }
+    if (this.#queue.length < this.#queueSize) {
+      this.#enqueue(t);
+      this.#pump();
+      return true;
+    }
+    return false;
+  }
+
+  /** "drop-oldest": queues `t` in place of the oldest queued task, if there is one. */
+  #dropToAdmit(t: PoolTask): boolean {
+    if (this.#overflow !== "drop-oldest" || this.#waiters.length > 0) return false;
+    const old = this.#queue.shift();
+    if (old === null) return false;
+    if (old.counted) this.#dropped++;
+    this.#refuse(old, new DroppedError(`task dropped from ${this.describe()} to make room for newer work`));
+    this.#enqueue(t);
+    return true;
+  }
+
+  /** Why a task that cannot be admitted now must not wait; null when it may ("block"). */
+  #refusal(): BusyError | null {
+    if (this.#overflow === "block" && this.#waiters.length < this.#maxWaiting) return null;
+    this.#rejected++;
+    const why = this.#overflow === "block" ? `maxWaiting ${this.#maxWaiting} submitters already wait` : "queue is full";
+    return new BusyError(`${this.describe()} is full: ${why}`, { retryAfterMs: this.#retryAfter() });
+  }
+
+  /** An estimate of when a slot may be free: the queued work ahead, at the mean run time. */
+  #retryAfter(): number | undefined {
+    if (this.#runTime.count === 0) return undefined;
+    const c = Math.max(1, this.concurrency);
+    return Math.ceil(this.#runTime.mean * (this.#queue.length / c + 1));
+  }
+
+  #park(t: PoolTask, signal: AbortSignal | undefined): void {
+    t.state = WAITING;
+    this.#waiters.push(t);
+    if (signal !== undefined) {
+      t.callerSignal = signal;
+      watchAbort(signal, t);
+    }
+  }
+
+  readonly #startTask = (t: PoolTask): void => this.#start(t);
+  readonly #enqueueTask = (t: PoolTask): void => this.#enqueue(t);
+
+  #enqueue(t: PoolTask): void {
+    t.state = QUEUED;
+    this.#queue.push(t);
+    this.#water();
+  }
+
+  /** Ends a task that never ran: answers its submitter or caller with `error`. */
+  #refuse(t: PoolTask, error: unknown): void {
+    t.state = DONE;
+    unwatchAbort(t);
+    const refused = t.refused;
+    const result = t.result;
+    t.accepted = t.refused = t.result = null;
+    refused?.(error);
+    result?.(false, error);
+  }
+
+  /**
+   * Admits a blocked submitter: `place` starts or queues it, then its `submit` resolves (a
+   * `submit`'s signal stops mattering first). Acceptance is announced only after the task is in
+   * place, so that whatever the announcement triggers (a map creating its next step) comes after.
+   */
+  #accept(t: PoolTask, place: (t: PoolTask) => void): void {
+    const accepted = t.accepted;
+    t.accepted = t.refused = null;
+    if (t.result === null) unwatchAbort(t);
+    place(t);
+    accepted?.();
+  }
+
+  #slotFree(): boolean {
+    if (this.#adaptive !== null) return this.#running < this.#adaptive.limit;
+    if (this.#running < this.#current) return true;
+    if (this.#current < this.#max) {
+      this.#current++; // dynamic: work would have to wait, so grow
+      return true;
+    }
+    return false;
+  }
+
+  /** Starts queued work while slots are free, then fills the queue from blocked submitters. */
+  #pump(): void {
+    if (this.#pumping || this.#controller.signal.aborted) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const q = this.#queue.head;
+        if (q !== null) {
+          if (!this.#slotFree()) break;
+          this.#queue.shift();
+          this.#water();
+          this.#start(q);
+          continue;
+        }
+        const w = this.#waiters.head;
+        if (w === null || !this.#slotFree()) break;
+        this.#waiters.shift();
+        this.#accept(w, this.#startTask);
+      }
+      for (let w = this.#waiters.head; w !== null && !w.step && this.#queue.length < this.#queueSize; w = this.#waiters.head) {
+        this.#waiters.shift();
+        this.#accept(w, this.#enqueueTask);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  // ---- running ----
+
+  #start(t: PoolTask): void {
+    t.state = RUNNING;
+    this.#running++;
+    const now = this.#now();
+    t.startedAt = now;
+    this.#waitTime.record(now - t.submittedAt);
+    if (this.#adaptive !== null) t.sample = this.#adaptive.start();
+    this.#idleCheck();
+    let signal = t.taskSignal ?? this.#controller.signal;
+    if (t.callerSignal !== undefined && t.taskSignal === null && t.result !== null) {
+      const c = new AbortController();
+      t.controller = c;
+      signal = c.signal;
+      watchAbort(this.#controller.signal, (t.link = new PoolLink(c)));
+    }
+    let r: unknown;
+    try {
+      r = t.step ? t.fn(signal, () => void (t.counted = true)) : (t.fn as Task)(signal);
+    } catch (e) {
+      this.#settle(t, false, e);
+      return;
+    }
+    if (!isThenable(r)) this.#settle(t, true, r);
+    else if (r instanceof Promise) r.then((v) => this.#settle(t, true, v), (e) => this.#settle(t, false, e));
+    else Promise.resolve(r).then((v) => this.#settle(t, true, v), (e) => this.#settle(t, false, e));
+  }
+
+  #settle(t: PoolTask, ok: boolean, value: unknown): void {
+    t.state = DONE;
+    this.#running--;
+    this.#runTime.record(this.#now() - t.startedAt);
+    const sample = t.sample;
+    if (sample !== null) {
+      t.sample = null;
+      if (ok) sample.success();
+      else if (isOverload(value)) sample.dropped();
+      else sample.ignore();
+    }
+    if (t.link !== null) {
+      unwatchAbort(t.link);
+      t.link = null;
+    }
+    unwatchAbort(t);
+    if (t.counted) {
+      if (ok) this.#completed++;
+      else this.#failed++;
+    }
+    const result = t.result;
+    t.result = null;
+    if (result !== null) result(ok, value);
+    else if (!ok && !t.detached) this.#report(value);
+    this.#pump();
+    this.#idleCheck();
+    this.#settleIdle();
+  }
+
+  #report(error: unknown): void {
+    if (this.#onError !== undefined) {
+      try {
+        this.#onError(error);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+      return;
+    }
+    const now = Date.now();
+    if (now - this.#lastWarn < 1000) {
+      this.#unwarned++;
+      return;
+    }
+    const more = this.#unwarned > 0 ? ` (and ${this.#unwarned} more failures since the last warning)` : "";
+    this.#lastWarn = now;
+    this.#unwarned = 0;
+    const detail = error instanceof Error ? (error.stack ?? String(error)) : String(error);
+    process.emitWarning(`a task submitted to ${this.describe()} failed${more}; pass options.onError to handle failures`, {
+      type: "SluiceWarning",
+      code: "SLUICE_TASK_FAILED",
+      detail,
+    });
+  }
+
+  // ---- watermarks, idleness, dynamic size ----
+
+  #water(): void {
+    if (this.#highWater === 0) return;
+    const n = this.#queue.length;
+    if (!this.#above && n >= this.#highWater) {
+      this.#above = true;
+      callHook(this.#onHighWater);
+    } else if (this.#above && n <= this.#lowWater) {
+      this.#above = false;
+      callHook(this.#onLowWater);
+    }
+  }
+
+  #idle(): boolean {
+    return this.#running === 0 && this.#queue.length === 0 && this.#waiters.length === 0;
+  }
+
+  /** Wakes drainers when idle; a closed, idle pool lets go of its adaptive limit and timers. */
+  #settleIdle(): void {
+    if (!this.#idle()) return;
+    for (let w = this.#drainers.shift(); w !== null; w = this.#drainers.shift()) {
+      unwatchAbort(w);
+      w.resolve();
+    }
+    if (this.#closed) {
+      this.#unsubscribe?.();
+      this.#unsubscribe = null;
+      if (this.#idleTimer !== undefined) {
+        this.#clock.clearTimeout(this.#idleTimer);
+        this.#idleTimer = undefined;
+      }
+    }
+  }
+
+  /** Dynamic mode: arm the shrink timer while some slots go unused. */
+  #idleCheck(): void {
+    if (this.#adaptive !== null || this.#min === this.#max) return;
+    if (this.#running >= this.#current) this.#lastBusy = this.#now();
+    if (this.#current > this.#min && this.#running < this.#current && this.#idleTimer === undefined && !this.#closed) {
+      this.#idleTimer = this.#clock.setTimeout(this.#shrink, this.#idleMs);
+      (this.#idleTimer as { unref?: () => void } | null)?.unref?.();
+    }
+  }
+
+  readonly #shrink = (): void => {
+    this.#idleTimer = undefined;
+    const unneededFor = this.#now() - this.#lastBusy;
+    if (unneededFor >= this.#idleMs) this.#current = Math.max(this.#min, this.#running);
+    this.#idleCheck();
+  };
+
+  #closedError(): PoolClosedError {
+    const s = this.#controller.signal;
+    return new PoolClosedError(`${this.describe()} is closed`, s.aborted ? { cause: s.reason } : undefined);
+  }
+}
+
+function callHook(hook: (() => void) | undefined): void {
+  if (hook === undefined) return;
+  try {
+    hook();
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
+  }
+}
+
+function checkConcurrency(c: unknown, name = "options.concurrency"): [number, number] {
+  if (c === Infinity) throw new RangeError(`${name} must be a positive safe integer, got Infinity: sluice has no unbounded pool`);
+  if (typeof c === "number") {
+    const n = checkInteger(c, name, 1);
+    return [n, n];
+  }
+  if (c !== null && typeof c === "object" && "min" in c && "max" in c) {
+    const { min, max } = c as DynamicConcurrency;
+    checkInteger(min, `${name}.min`, 1);
+    if (max === Infinity) throw new RangeError(`${name}.max must be a positive safe integer, got Infinity`);
+    checkInteger(max, `${name}.max`, min);
+    return [min, max];
+  }
+  throw new TypeError(`${name} must be a positive safe integer, { min, max }, or a ConcurrencyLimit`);
+}
+
+function checkWatermarks(o: PoolOptions, queue: number): [number, number] {
+  if (o.highWater === undefined) {
+    if (o.lowWater !== undefined) throw new TypeError("options.lowWater needs options.highWater");
+    return [0, 0];
+  }
+  const high = checkInteger(o.highWater, "options.highWater", 1);
+  if (high > queue) throw new RangeError(`options.highWater (${high}) must be <= options.queue (${queue})`);
+  const low = checkInteger(o.lowWater ?? Math.floor(high / 2), "options.lowWater", 0);
+  if (low >= high) throw new RangeError(`options.lowWater (${low}) must be < options.highWater (${high})`);
+  return [high, low];
+}
