@@ -6,7 +6,8 @@
  *     value, a parked sender or that is closed; a send to a channel with a parked receiver,
  *     buffer room, or that is closed) and pick one uniformly at random (reservoir sampling,
  *     no allocation). Perform it. A `null` channel is never ready, as a nil channel in Go.
- *  2. Otherwise park: put one waiter per case on its channel's queue, all tied to one
+ *  2. Otherwise park: put one waiter per case on its channel's queue (in random order, so that
+ *     cases sharing a channel are met in random order too), all tied to one
  *     `SelectWaiter`. The first channel operation that matches any of them completes the
  *     select and, in the same step, unlinks every other case's waiter (O(1) each). So exactly
  *     one case fires, and the others leave no trace: no value taken or delivered, no waiter left.
@@ -152,6 +153,17 @@ function sameQueueBefore(cases: readonly SelectCase[], i: number): number {
   return n;
 }
 
+/** 0..n-1 in uniformly random order (Fisher-Yates). */
+function shuffledIndices(n: number): number[] {
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const j = Math.floor(Math.random() * (i + 1));
+    order[i] = order[j]!;
+    order[j] = i;
+  }
+  return order;
+}
+
 function park(cases: readonly SelectCase[], signal: AbortSignal | undefined): Promise<SelectResult> {
   // Bounds first, so that a refused select has linked nothing.
   for (let i = 0; i < cases.length; i++) {
@@ -164,9 +176,12 @@ function park(cases: readonly SelectCase[], signal: AbortSignal | undefined): Pr
       return Promise.reject(ch.busyError(op === SEND ? "send" : "recv"));
     }
   }
+  // Park the cases in a random order, as Go's lock order does: when several cases wait on the
+  // same channel, which one a later partner meets first must be uniformly random too.
+  const order = shuffledIndices(cases.length);
   return new Promise<SelectResult>((resolve, reject) => {
     const sw = new SelectWaiter(resolve, reject);
-    for (let i = 0; i < cases.length; i++) {
+    for (const i of order) {
       const { op, ch, value } = cases[i]!;
       if (ch === null) continue;
       const n = new ChanWaiter(MODE_CASE, op === SEND ? value : undefined, sw, i);
