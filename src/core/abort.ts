@@ -67,3 +67,13 @@ export function unwatchAbort(a: Abortable): void {
   a.abortPrev = a.abortNext = null;
   a.abortList = null;
 }
+
+/**
+ * Whether `a` is about to hear of its signal's abort: it is still linked to a signal that has
+ * aborted (the abort is being dispatched, and `a`'s turn has not come yet). A queue that wakes
+ * waiters must skip such a waiter: its own `onAbort` runs next, in the same `abort()` call, and
+ * withdraws it. Granting it first would complete an operation whose signal already aborted.
+ */
+export function abortPending(a: Abortable): boolean {
+  return a.abortList !== null && a.abortList.signal.aborted;
+}

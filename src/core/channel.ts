@@ -9,8 +9,10 @@
  * theirs and the state already updated).
  *
  * Invariants (checked by the tests after every step of randomized schedules):
- *  - `0 <= count <= capacity`; the values are `buf[head]`, `buf[head+1]`, ... (mod capacity),
- *    oldest first; every other slot of `buf` is `undefined`, so a consumed value is not retained.
+ *  - `0 <= count <= capacity`; the values are `buf[head]`, `buf[head+1]`, ... (mod
+ *    `buf.length`), oldest first; every other slot of `buf` is `undefined`, so a consumed value
+ *    is not retained. The ring starts small and doubles (never past `capacity`) only when it is
+ *    full and the channel is not: memory follows use, the bound is still `capacity`.
  *  - At least one of `recvq` and `sendq` is empty, except while both hold cases of one and the
  *    same parked `select` (a select never matches itself).
  *  - `recvq` non-empty implies `count === 0`: a receiver parks only on an empty buffer, and a
@@ -162,6 +164,7 @@ function noop(): void {}
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_WARN = 1000;
+const INITIAL_RING = 16;
 let nextId = 1;
 
 /**
@@ -185,7 +188,7 @@ let nextId = 1;
  * for await (const job of jobs) await handle(job);
  */
 export class Channel<T> implements AsyncIterable<T> {
-  /** @internal */ readonly buf: (T | undefined)[];
+  /** @internal */ buf: (T | undefined)[];
   /** @internal */ head = 0;
   /** @internal */ count = 0;
   /** @internal */ isClosed = false;
@@ -218,7 +221,7 @@ export class Channel<T> implements AsyncIterable<T> {
     const warnRecvs = options?.warnParkedRecvs ?? (this.maxParkedRecvs === Infinity ? DEFAULT_WARN : Infinity);
     this.sendq = new WaitQueue(this, "send", checkLimit(warnSends, "options.warnParkedSends", 0), "SLUICE_PARKED_SENDS");
     this.recvq = new WaitQueue(this, "recv", checkLimit(warnRecvs, "options.warnParkedRecvs", 0), "SLUICE_PARKED_RECVS");
-    this.buf = new Array<T | undefined>(this.#capacity).fill(undefined);
+    this.buf = new Array<T | undefined>(Math.min(this.#capacity, INITIAL_RING)).fill(undefined);
   }
 
   /** The buffer size (Go's `cap(ch)`). */
@@ -394,10 +397,11 @@ export class Channel<T> implements AsyncIterable<T> {
       r.deliver(value, true);
       return true;
     }
-    const cap = this.#capacity;
-    if (this.count < cap) {
+    if (this.count < this.#capacity) {
+      if (this.count === this.buf.length) this.grow();
+      const size = this.buf.length;
       let i = this.head + this.count;
-      if (i >= cap) i -= cap;
+      if (i >= size) i -= size;
       this.buf[i] = value;
       this.count++;
       this.sent++;
@@ -406,23 +410,34 @@ export class Channel<T> implements AsyncIterable<T> {
     return false;
   }
 
+  /** @internal Doubles the ring (up to capacity), unrolling it so the oldest value is at 0. */
+  grow(): void {
+    const old = this.buf;
+    const size = Math.min(this.#capacity, Math.max(1, old.length * 2));
+    const next = new Array<T | undefined>(size).fill(undefined);
+    for (let k = 0; k < this.count; k++) next[k] = old[(this.head + k) % old.length];
+    this.buf = next;
+    this.head = 0;
+  }
+
   /**
    * @internal Takes the oldest value: from the buffer (then moving the oldest parked sender's
    * value into the freed slot), or straight from the oldest parked sender. NOTHING otherwise.
    */
   take(): T | typeof NOTHING {
     if (this.count > 0) {
-      const cap = this.#capacity;
+      const size = this.buf.length;
       const h = this.head;
       const v = this.buf[h] as T;
       this.buf[h] = undefined;
-      this.head = h + 1 === cap ? 0 : h + 1;
+      this.head = h + 1 === size ? 0 : h + 1;
       this.count--;
       this.received++;
       const s = this.sendq.shift();
       if (s !== null) {
+        // A sender parks only on a full channel, so the ring is at capacity: no growth needed.
         let i = this.head + this.count;
-        if (i >= cap) i -= cap;
+        if (i >= size) i -= size;
         this.buf[i] = s.value as T;
         this.count++;
         this.sent++;

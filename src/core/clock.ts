@@ -18,11 +18,45 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** The real clock: `Date.now()` and Node's timers (which keep the process alive while armed). */
+/** Node's timers take at most 2^31 - 1 ms (longer ones fire after 1 ms, with a warning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer longer than Node allows, armed in chunks; `unref()` holds for every chunk. */
+class LongTimeout {
+  handle: ReturnType<typeof setTimeout>;
+  #refed = true;
+  constructor(
+    readonly fn: () => void,
+    public remaining: number,
+  ) {
+    this.handle = this.#arm();
+  }
+  #arm(): ReturnType<typeof setTimeout> {
+    const step = Math.min(this.remaining, MAX_TIMER_MS);
+    this.remaining -= step;
+    const h = setTimeout(() => {
+      if (this.remaining > 0) this.handle = this.#arm();
+      else this.fn();
+    }, step);
+    if (!this.#refed) h.unref();
+    return h;
+  }
+  unref(): this {
+    this.#refed = false;
+    this.handle.unref();
+    return this;
+  }
+}
+
+/**
+ * The real clock: `Date.now()` and Node's timers (which keep the process alive while armed;
+ * delays past Node's 2^31 - 1 ms limit are armed in chunks instead of firing at once).
+ */
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
-  setTimeout: (fn: () => void, ms: number): unknown => setTimeout(fn, ms),
-  clearTimeout: (handle: unknown): void => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  setTimeout: (fn: () => void, ms: number): unknown => (ms > MAX_TIMER_MS ? new LongTimeout(fn, ms) : setTimeout(fn, ms)),
+  clearTimeout: (handle: unknown): void =>
+    clearTimeout((handle instanceof LongTimeout ? handle.handle : handle) as ReturnType<typeof setTimeout>),
 });
 
 let current: Clock = systemClock;

@@ -92,15 +92,19 @@ export function onDrained(q: WaitQueue<Waiter>): void {
   q.regPrev = q.regNext = null;
 }
 
+/** sluice's own source folder (src/ or dist/), as a URL and as a path: its frames are not the user's. */
+const OWN_URL = new URL("..", import.meta.url).href;
+const OWN_PATH = decodeURIComponent(new URL("..", import.meta.url).pathname);
+
 /** @internal The stack of the caller that is parking, when tracing is on. */
 export function captureStack(): string | undefined {
   if (!traceOn) return undefined;
   const stack = new Error("parked here").stack ?? "";
-  // Drop the "Error" line and sluice's own frames; keep the user's.
+  // Drop the "Error" line and every frame of sluice's own files; keep the user's.
   return stack
     .split("\n")
     .slice(1)
-    .filter((line) => !/[/\\]core[/\\](waitq|channel|select|semaphore|waitgroup|errgroup)\.[jt]s/.test(line))
+    .filter((line) => !line.includes(OWN_URL) && !line.includes(OWN_PATH))
     .join("\n");
 }
 

@@ -95,12 +95,12 @@ export class ErrGroup {
   go(task: GroupTask, options?: WaitOptions): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
-      checkFunction(task, "task");
       signal = signalOf(options);
+      if (signal?.aborted) return Promise.reject(signal.reason); // an aborted signal wins over everything
+      checkFunction(task, "task");
     } catch (e) {
       return Promise.reject(e);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
     const slots = this.#slots;
     if (slots === null || slots.tryAcquire(1)) {
       this.#pending.add(1);

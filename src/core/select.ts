@@ -17,6 +17,7 @@
  */
 import { Channel, ChanWaiter, MODE_CASE, NOTHING, type SelectParent, type WaitOptions } from "./channel.js";
 import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
+import { ReceiveOnlyChannel } from "./receive-only.js";
 import { signalOf } from "./validate.js";
 
 const RECV = 0;
@@ -69,7 +70,9 @@ export function recv<T>(ch: Channel<T> | null): SelectCase {
  * await select([send(out, v), recv(done(signal))]);
  */
 export function send<T>(ch: Channel<T> | null, value: T): SelectCase {
-  return new SelectCase(SEND, checkChannel(ch, "send"), value);
+  const c = checkChannel(ch, "send");
+  if (c instanceof ReceiveOnlyChannel) throw new TypeError(`send(ch, value): ${c.describe()} is receive-only`);
+  return new SelectCase(SEND, c, value);
 }
 
 function checkCases(cases: unknown): readonly SelectCase[] {
@@ -214,12 +217,12 @@ function park(cases: readonly SelectCase[], signal: AbortSignal | undefined): Pr
 export function select(cases: readonly SelectCase[], options?: WaitOptions): Promise<SelectResult> {
   let signal: AbortSignal | undefined;
   try {
-    checkCases(cases);
     if (options !== undefined) signal = signalOf(options);
+    if (signal?.aborted) return Promise.reject(signal.reason); // an aborted signal wins over everything
+    checkCases(cases);
   } catch (e) {
     return Promise.reject(e);
   }
-  if (signal?.aborted) return Promise.reject(signal.reason);
   let result: SelectResult | undefined;
   try {
     result = poll(cases);

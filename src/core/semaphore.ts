@@ -8,13 +8,15 @@
  *    before it was, so a large request at the head is never starved by small ones behind it
  *    (small requests wait behind it even if they would fit).
  *  - A waiter leaves the queue exactly once: granted, or withdrawn by its signal. When the head
- *    is withdrawn, the waiters behind it are re-examined at once, as they may now fit.
+ *    is withdrawn, the waiters behind it are re-examined at once, as they may now fit; a waiter
+ *    whose own signal has aborted is never granted (when one signal aborts several waiters,
+ *    each is withdrawn in turn, none granted on the way).
  *  - `acquire(n)` with `n > size` can never succeed and is refused with RangeError (Go would
  *    wait forever); a refused call changes nothing.
  */
 import { BusyError } from "./errors.js";
 import { Waiter, WaitQueue } from "./waitq.js";
-import { unwatchAbort, watchAbort } from "./abort.js";
+import { abortPending, unwatchAbort, watchAbort } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
 
@@ -187,7 +189,7 @@ export class Semaphore {
   }
 
   #grant(): void {
-    for (let w = this.#waiters.head; w !== null && this.#held + w.n <= this.#size; w = this.#waiters.head) {
+    for (let w = this.#waiters.head; w !== null && this.#held + w.n <= this.#size && !abortPending(w); w = this.#waiters.head) {
       this.#waiters.shift();
       unwatchAbort(w);
       this.#held += w.n;

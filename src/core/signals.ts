@@ -2,17 +2,18 @@
  * Signal helpers: AbortSignal is sluice's `context.Context`. `done(signal)` is its `Done()`
  * channel; `timeoutSignal` is `context.WithTimeout` driven by the clock seam.
  */
-import { Channel } from "./channel.js";
+import type { Channel } from "./channel.js";
+import { ReceiveOnlyChannel } from "./receive-only.js";
 import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
 import { checkClock, type Clock } from "./clock.js";
 import { checkDuration, checkOptions, checkSignal } from "./validate.js";
 
 class CloseOnAbort extends Abortable {
-  constructor(readonly ch: Channel<never>) {
+  constructor(readonly ch: ReceiveOnlyChannel<never>) {
     super();
   }
   onAbort(): void {
-    if (!this.ch.closed) this.ch.close();
+    this.ch.shut();
   }
 }
 
@@ -23,7 +24,8 @@ const doneChannels = new WeakMap<AbortSignal, Channel<never>>();
  * `recv(done(signal))` select case) completes with `{ ok: false }` once the signal has aborted.
  * It is closed synchronously inside `abort()`, and already closed if the signal was aborted
  * before the call. The same signal always gives the same channel (one listener per signal,
- * however often it is asked for). Nothing is ever sent on it.
+ * however often it is asked for). It is receive-only: `send`, `trySend` and `close` on it throw
+ * a TypeError.
  *
  * @example
  * const r = await select([send(out, v), recv(done(signal))]);
@@ -33,10 +35,10 @@ export function done(signal: AbortSignal): Channel<never> {
   if (!(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
   let ch = doneChannels.get(signal);
   if (ch === undefined) {
-    ch = new Channel<never>(0, { name: "done(signal)" });
-    if (signal.aborted) ch.close();
-    else watchAbort(signal, new CloseOnAbort(ch));
-    doneChannels.set(signal, ch);
+    const owned = new ReceiveOnlyChannel<never>(0, { name: "done(signal)" });
+    if (signal.aborted) owned.shut();
+    else watchAbort(signal, new CloseOnAbort(owned));
+    doneChannels.set(signal, (ch = owned));
   }
   return ch;
 }

@@ -12,7 +12,8 @@
  *  - `stop()` and `reset()` also discard a value that was delivered but not yet received, so no
  *    stale value is received after them (Go 1.23 semantics).
  */
-import { Channel } from "./channel.js";
+import type { Channel } from "./channel.js";
+import { ReceiveOnlyChannel } from "./receive-only.js";
 import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
 import { checkClock, type Clock } from "./clock.js";
 import { checkDuration, checkName, checkNumber, checkOptions, checkSignal } from "./validate.js";
@@ -77,8 +78,9 @@ export function after(ms: number, options?: TimerOptions): Channel<number> {
  * }
  */
 export class Timer {
-  /** Receives the fire time once per arming. */
+  /** Receives the fire time once per arming (receive-only). */
   readonly channel: Channel<number>;
+  readonly #ch: ReceiveOnlyChannel<number>;
   readonly #clock: Clock;
   readonly #signal: AbortSignal | undefined;
   readonly #link = new StopOnAbort(this);
@@ -91,7 +93,7 @@ export class Timer {
     const { signal, clock, name } = parse(options);
     this.#clock = clock;
     this.#signal = signal;
-    this.channel = new Channel<number>(1, { name: name ?? `timer(${ms}ms)` });
+    this.channel = this.#ch = new ReceiveOnlyChannel<number>(1, { name: name ?? `timer(${ms}ms)` });
     this.#arm(ms);
   }
 
@@ -148,7 +150,7 @@ export class Timer {
     this.#handle = undefined;
     this.#armed = false;
     unwatchAbort(this.#link);
-    this.channel.trySend(this.#clock.now());
+    this.#ch.put(this.#clock.now());
   };
 }
 
@@ -172,8 +174,9 @@ export function timer(ms: number, options?: TimerOptions): Timer {
  * for await (const now of tick(1000, { signal })) report(now);
  */
 export class Ticker {
-  /** Receives the tick times. */
+  /** Receives the tick times (receive-only). */
   readonly channel: Channel<number>;
+  readonly #ch: ReceiveOnlyChannel<number>;
   readonly #clock: Clock;
   readonly #signal: AbortSignal | undefined;
   readonly #link = new StopOnAbort(this);
@@ -189,8 +192,8 @@ export class Ticker {
     const { signal, clock, name } = parse(options);
     this.#clock = clock;
     this.#signal = signal;
-    this.channel = new Channel<number>(1, { name: name ?? `ticker(${ms}ms)` });
-    if (signal?.aborted) this.channel.close();
+    this.channel = this.#ch = new ReceiveOnlyChannel<number>(1, { name: name ?? `ticker(${ms}ms)` });
+    if (signal?.aborted) this.#ch.shut();
     else this.#start();
   }
 
@@ -222,7 +225,7 @@ export class Ticker {
   /** @internal */
   onSignalAbort(): void {
     this.stop();
-    if (!this.channel.closed) this.channel.close();
+    this.#ch.shut();
   }
 
   #start(): void {
@@ -234,7 +237,7 @@ export class Ticker {
 
   readonly #fire = (): void => {
     const now = this.#clock.now();
-    if (!this.channel.trySend(now)) this.#dropped++;
+    if (!this.#ch.put(now)) this.#dropped++;
     this.#next += this.#period;
     if (this.#next <= now) {
       // Fell behind by whole periods: skip the missed ticks instead of bursting.

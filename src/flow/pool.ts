@@ -25,7 +25,7 @@
  *    skipped, none repeated), and it is linked into at most one of `waiters`/`queue`.
  */
 import { Waiter, WaitQueue } from "../core/waitq.js";
-import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
+import { Abortable, abortPending, unwatchAbort, watchAbort } from "../core/abort.js";
 import { BusyError } from "../core/errors.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { checkDuration, checkFunction, checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
@@ -347,14 +347,14 @@ export class Pool implements AsyncDisposable {
   submit(task: Task, options?: WaitOptions): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
-      checkFunction(task, "task");
       signal = signalOf(options);
+      if (signal?.aborted) {
+        this.#aborted++; // an aborted signal wins over everything, even a full or closed pool
+        return Promise.reject(signal.reason);
+      }
+      checkFunction(task, "task");
     } catch (e) {
       return Promise.reject(e);
-    }
-    if (signal?.aborted) {
-      this.#aborted++;
-      return Promise.reject(signal.reason);
     }
     if (this.#closed) {
       this.#rejected++;
@@ -405,14 +405,14 @@ export class Pool implements AsyncDisposable {
   run<R>(task: Task<R>, options?: WaitOptions): Promise<Awaited<R>> {
     let signal: AbortSignal | undefined;
     try {
-      checkFunction(task, "task");
       signal = signalOf(options);
+      if (signal?.aborted) {
+        this.#aborted++; // an aborted signal wins over everything, even a full or closed pool
+        return Promise.reject(signal.reason);
+      }
+      checkFunction(task, "task");
     } catch (e) {
       return Promise.reject(e);
-    }
-    if (signal?.aborted) {
-      this.#aborted++;
-      return Promise.reject(signal.reason);
     }
     if (this.#closed) {
       this.#rejected++;
@@ -693,18 +693,19 @@ export class Pool implements AsyncDisposable {
       for (;;) {
         const q = this.#queue.head;
         if (q !== null) {
-          if (!this.#slotFree()) break;
+          // A task whose caller's abort is being dispatched is about to be withdrawn: never start it.
+          if (abortPending(q) || !this.#slotFree()) break;
           this.#queue.shift();
           this.#water();
           this.#start(q);
           continue;
         }
         const w = this.#waiters.head;
-        if (w === null || !this.#slotFree()) break;
+        if (w === null || abortPending(w) || !this.#slotFree()) break;
         this.#waiters.shift();
         this.#accept(w, this.#startTask);
       }
-      for (let w = this.#waiters.head; w !== null && !w.step && this.#queue.length < this.#queueSize; w = this.#waiters.head) {
+      for (let w = this.#waiters.head; w !== null && !w.step && !abortPending(w) && this.#queue.length < this.#queueSize; w = this.#waiters.head) {
         this.#waiters.shift();
         this.#accept(w, this.#enqueueTask);
       }

@@ -368,6 +368,26 @@ describe("Pool: run and task signals", () => {
     assert.equal(pool.stats.aborted, 1);
   });
 
+  test("one signal aborting several queued and blocked callers withdraws them all: none starts on the way", async () => {
+    const pool = new Pool({ concurrency: 1, queue: 2 });
+    const g = gate();
+    await pool.submit(g.task);
+    const ac = new AbortController();
+    let started = 0;
+    const body = async () => void started++;
+    const calls = [
+      pool.run(body, { signal: ac.signal }), // queued
+      pool.run(body, { signal: ac.signal }), // queued
+      pool.submit(body, { signal: ac.signal }), // blocked
+    ];
+    g.releaseAll(); // the slot frees in a later turn; the abort comes first, in one step
+    ac.abort(new Error("all at once"));
+    for (const c of calls) await assert.rejects(c, /all at once/);
+    await pool.drain();
+    assert.equal(started, 0, "a withdrawn task never runs, even when withdrawing the one ahead freed room");
+    assert.equal(pool.stats.aborted, 3);
+  });
+
   test("a task's signal fires on pool.abort()", async () => {
     const pool = new Pool({ concurrency: 2 });
     const seen: unknown[] = [];
@@ -562,7 +582,7 @@ describe("Pool: sizing", () => {
   test("an adaptive limit drives the concurrency and hears how each task ended", async () => {
     const listeners = new Set<(n: number) => void>();
     const samples: string[] = [];
-    const limit: ConcurrencyLimit & { set(n: number): void } = {
+    const limit: { limit: number; inflight: number; set(n: number): void } & Omit<ConcurrencyLimit, "limit" | "inflight"> = {
       limit: 1,
       inflight: 0,
       start(): LimitSample {
