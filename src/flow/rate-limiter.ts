@@ -20,8 +20,8 @@
  *  - Cancelling a reservation gives back its tokens minus those that later reservations were
  *    granted on the strength of them (Go's `CancelAt`): never more than it took, at most once,
  *    and nothing once its ready time has passed.
- *  - Each parked `wait` holds one reservation and exactly one armed clock timer (delays past
- *    Node's 2^31-1 ms timer limit are armed in consecutive chunks, one at a time). It leaves the
+ *  - Each parked `wait` holds one reservation and exactly one armed clock timer (`systemClock`
+ *    arms delays past Node's 2^31-1 ms limit in chunks itself). It leaves the
  *    wait queue exactly once: its timer fires (resolves), or its signal aborts (timer cleared,
  *    reservation cancelled, rejects with the reason).
  *  - `rate === Infinity`: nothing is taken and the bucket counts as full; `rate === 0`: no
@@ -37,8 +37,6 @@ import { checkClock, type Clock } from "../core/clock.js";
 import { checkInteger, checkLimit, checkName, checkNumber, checkOptions, signalOf } from "../core/validate.js";
 import type { Boundary } from "../core/diagnostics.js";
 
-/** Node arms no timer longer than this (a longer one fires at once); longer waits re-arm. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A delay shorter than a nanosecond counts as none (Go measures delays in whole nanoseconds). */
 const SUB_NS_MS = 1e-6;
 /** So does one the clock cannot resolve: a few ulps of `now` (0.0015 ms at Date.now() scale). */
@@ -232,8 +230,8 @@ export class BucketWaiter extends Waiter {
     readonly n: number,
     readonly readyAt: number,
     readonly rateThen: number,
-    /** Milliseconds still to arm timers for. */
-    public remaining: number,
+    /** Milliseconds until the reservation is ready (the clock arms long delays itself). */
+    readonly remaining: number,
     readonly resolve: () => void,
     readonly reject: (e: unknown) => void,
   ) {
@@ -241,17 +239,11 @@ export class BucketWaiter extends Waiter {
   }
 
   arm(): void {
-    const ms = this.remaining > MAX_TIMER_MS ? MAX_TIMER_MS : this.remaining;
-    this.remaining -= ms;
-    this.#handle = this.engine.clock.setTimeout(this.#fire, ms);
+    this.#handle = this.engine.clock.setTimeout(this.#fire, this.remaining);
   }
 
   readonly #fire = (): void => {
     this.#handle = undefined;
-    if (this.remaining > 0) {
-      this.arm();
-      return;
-    }
     this.engine.waiters.remove(this);
     unwatchAbort(this);
     this.engine.passed++;
