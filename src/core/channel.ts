@@ -28,8 +28,8 @@
  *    with a one-time warning past `warnParkedSends` / `warnParkedRecvs`).
  */
 import { BusyError, ChannelClosedError } from "./errors.js";
-import { Waiter, WaitQueue } from "./waitq.js";
-import { unwatchAbort, watchAbort } from "./abort.js";
+import { WaitQueue, type Waiter } from "./waitq.js";
+import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 
 /** The result of a receive: a value (`ok: true`), or the channel is closed and drained. */
@@ -110,8 +110,19 @@ export const MODE_CASE = 3;
 /** @internal */
 export type Mode = typeof MODE_SEND | typeof MODE_RECV | typeof MODE_ITER | typeof MODE_CASE;
 
-/** @internal A parked send or receive; one per plain operation, one per case of a parked select. */
-export class ChanWaiter extends Waiter {
+/**
+ * @internal A parked send or receive; one per plain operation, one per case of a parked select.
+ * A flat class (it implements `Waiter` rather than extending it): it is allocated for every
+ * operation that parks, and a chain of base-class constructors costs measurably there.
+ */
+export class ChanWaiter implements Waiter {
+  prev: Waiter | null = null;
+  next: Waiter | null = null;
+  queue: WaitQueue<Waiter> | null = null;
+  stack: string | undefined = undefined;
+  abortPrev: Abortable | null = null;
+  abortNext: Abortable | null = null;
+  abortList: Abortable["abortList"] = null;
   resolve: (value: any) => void = noop;
   reject: (error: unknown) => void = noop;
   constructor(
@@ -121,9 +132,7 @@ export class ChanWaiter extends Waiter {
     readonly select: SelectParent | null,
     /** For a select case: the case's position. */
     readonly index: number,
-  ) {
-    super();
-  }
+  ) {}
 
   /** A receiver is given `value` (`ok`), or told the channel closed (`!ok`). Already unlinked. */
   deliver(value: unknown, ok: boolean): void {

@@ -4,9 +4,11 @@
  * are still parked: Node's version of Go's "all goroutines are asleep - deadlock!".
  *
  * Invariants:
- *  - The registry is an intrusive doubly linked list of the wait queues whose length is > 0;
- *    a queue links itself in on its 0 -> 1 transition and out on 1 -> 0, in O(1). It holds
- *    nothing that is not parked, so it is bounded by the parked work itself.
+ *  - The registry holds a weak reference to every wait queue that has ever parked an operation
+ *    (a queue registers once, on its first park: nothing is done per operation afterwards). It
+ *    never keeps a queue, or its channel, alive; references to collected queues are pruned
+ *    whenever the set has doubled since the last pruning, so it stays within twice the number
+ *    of live queues that ever parked.
  *  - The `beforeExit` hook is installed the first time anything parks, never keeps the process
  *    alive (it is an event listener, not a handle), and prints at most one report per process.
  *
@@ -52,7 +54,8 @@ let reportOn = envFlag("SLUICE_REPORT", true);
 let traceOn = envFlag("SLUICE_TRACE", false);
 let hookInstalled = false;
 let reported = false;
-let regHead: WaitQueue<Waiter> | null = null;
+const registry = new Set<WeakRef<WaitQueue<Waiter>>>();
+let pruneAt = 64;
 
 /**
  * Turns the exit-time report and parking traces on or off for this process. Returns the
@@ -74,23 +77,18 @@ export function configureDiagnostics(options: DiagnosticsOptions = {}): Required
   return { report: reportOn, trace: traceOn };
 }
 
-/** @internal Called by a queue on its 0 -> 1 transition. */
-export function onParked(q: WaitQueue<Waiter>): void {
-  q.regPrev = null;
-  q.regNext = regHead;
-  if (regHead !== null) regHead.regPrev = q;
-  regHead = q;
+/** @internal Called by a queue the first time anything parks on it. */
+export function register(q: WaitQueue<Waiter>): void {
+  registry.add(new WeakRef(q));
+  if (registry.size >= pruneAt) {
+    for (const ref of registry) if (ref.deref() === undefined) registry.delete(ref);
+    pruneAt = Math.max(64, registry.size * 2);
+  }
   if (!hookInstalled) installHook();
 }
 
-/** @internal Called by a queue on its 1 -> 0 transition. */
-export function onDrained(q: WaitQueue<Waiter>): void {
-  const { regPrev, regNext } = q;
-  if (regPrev === null) regHead = regNext;
-  else regPrev.regNext = regNext;
-  if (regNext !== null) regNext.regPrev = regPrev;
-  q.regPrev = q.regNext = null;
-}
+/** @internal Whether parking should record a stack (read on every park: a plain binding). */
+export { traceOn as tracing };
 
 /** sluice's own source folder (src/ or dist/), as a URL and as a path: its frames are not the user's. */
 const OWN_URL = new URL("..", import.meta.url).href;
@@ -118,7 +116,9 @@ export function captureStack(): string | undefined {
  */
 export function parkedWork(): ParkedEntry[] {
   const out: ParkedEntry[] = [];
-  for (let q = regHead; q !== null; q = q.regNext) {
+  for (const ref of registry) {
+    const q = ref.deref();
+    if (q === undefined || q.length === 0) continue;
     const stacks: string[] = [];
     for (let w = q.head; w !== null && stacks.length < MAX_STACKS; w = w.next) {
       if (w.stack !== undefined) stacks.push(w.stack);
@@ -154,8 +154,10 @@ export function formatReport(entries: readonly ParkedEntry[]): string {
 function installHook(): void {
   hookInstalled = true;
   process.on("beforeExit", () => {
-    if (reported || !reportOn || regHead === null) return;
+    if (reported || !reportOn) return;
+    const entries = parkedWork();
+    if (entries.length === 0) return;
     reported = true;
-    process.stderr.write(formatReport(parkedWork()));
+    process.stderr.write(formatReport(entries));
   });
 }

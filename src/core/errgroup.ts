@@ -5,9 +5,11 @@
  * Invariants:
  *  - `pending` (a WaitGroup) counts every accepted task from the moment `go` accepts it until
  *    it settles, including the time it waits for a slot; `wait()` resolves only at zero.
- *  - With a limit, at most `limit` tasks run at once: a slot (a Semaphore unit) is taken before
- *    a task starts and given back when the task's promise settles, never earlier. Tasks waiting
- *    for a slot start in FIFO order.
+ *  - `running <= limit` always: a task takes a slot as it starts and gives it back when its
+ *    promise settles, never earlier. A `go` that finds no free slot parks its task in
+ *    `waiters` (FIFO); the settle that frees a slot starts the oldest parked task in the same
+ *    step and resolves its `go`. So a slot is never idle while a task waits, and a free slot
+ *    implies no task waits.
  *  - The first failure is kept (later ones are dropped, as Go drops them) and aborts `signal`
  *    with it as the reason. `signal` is also aborted when the parent signal aborts, and when
  *    `wait()` returns.
@@ -15,9 +17,9 @@
  *    comes, with the aborted signal, as Go's errgroup does: every accepted task runs exactly
  *    once. To stop waiting instead, pass `{ signal: group.signal }` to `go`.
  */
-import { Semaphore } from "./semaphore.js";
 import { WaitGroup } from "./waitgroup.js";
-import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
+import { WaitQueue, type Waiter } from "./waitq.js";
+import { Abortable, abortPending, unwatchAbort, watchAbort } from "./abort.js";
 import { checkFunction, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
 
@@ -33,6 +35,30 @@ export interface ErrGroupOptions {
 
 /** A task of a group: receives the group's signal. */
 export type GroupTask = (signal: AbortSignal) => unknown;
+
+/** A `go` waiting for a slot, holding its task. Flat (implements Waiter): one per waiting `go`. */
+class GoWaiter implements Waiter {
+  prev: Waiter | null = null;
+  next: Waiter | null = null;
+  queue: WaitQueue<Waiter> | null = null;
+  stack: string | undefined = undefined;
+  abortPrev: Abortable | null = null;
+  abortNext: Abortable | null = null;
+  abortList: Abortable["abortList"] = null;
+  constructor(
+    readonly group: ErrGroup,
+    readonly task: GroupTask,
+    readonly resolve: () => void,
+    readonly reject: (e: unknown) => void,
+  ) {}
+
+  onAbort(reason: unknown): void {
+    this.group.withdraw(this);
+    this.reject(reason);
+  }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 class ParentLink extends Abortable {
   constructor(readonly controller: AbortController) {
@@ -57,7 +83,10 @@ class ParentLink extends Abortable {
  */
 export class ErrGroup {
   readonly #controller = new AbortController();
-  readonly #slots: Semaphore | null;
+  readonly #limit: number;
+  readonly #waiters: WaitQueue<GoWaiter>;
+  readonly #name: string | undefined;
+  #running = 0;
   readonly #pending = new WaitGroup();
   readonly #parent: ParentLink | null = null;
   #failed = false;
@@ -67,8 +96,9 @@ export class ErrGroup {
     checkOptions(options);
     const parent = signalOf(options);
     const name = checkName(options?.name);
-    const limit = checkLimit(options?.limit ?? Infinity, "options.limit", 1);
-    this.#slots = limit === Infinity ? null : new Semaphore(limit, { name: name ?? "errgroup" });
+    this.#name = name;
+    this.#limit = checkLimit(options?.limit ?? Infinity, "options.limit", 1);
+    this.#waiters = new WaitQueue(this, "go", 1000, "SLUICE_PARKED_WAITERS");
     if (parent !== undefined) {
       if (parent.aborted) this.#controller.abort(parent.reason);
       else watchAbort(parent, (this.#parent = new ParentLink(this.#controller)));
@@ -101,29 +131,37 @@ export class ErrGroup {
     } catch (e) {
       return Promise.reject(e);
     }
-    const slots = this.#slots;
-    if (slots === null || slots.tryAcquire(1)) {
-      this.#pending.add(1);
-      this.#run(task);
-      return Promise.resolve();
-    }
     this.#pending.add(1);
-    return slots.acquire(1, { signal }).then(
-      () => this.#run(task),
-      (e: unknown) => {
-        this.#pending.done();
-        throw e;
-      },
-    );
+    if (this.#running < this.#limit && this.#waiters.length === 0) {
+      this.#running++;
+      this.#run(task);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve, reject) => {
+      const w = new GoWaiter(this, task, resolve, reject);
+      this.#waiters.push(w);
+      if (signal !== undefined) watchAbort(signal, w);
+    });
   }
 
   /** Starts `task` only if a slot is free now (and nobody waits for one); returns whether it did. */
   tryGo(task: GroupTask): boolean {
     checkFunction(task, "task");
-    if (this.#slots !== null && !this.#slots.tryAcquire(1)) return false;
+    if (this.#running >= this.#limit || this.#waiters.length > 0) return false;
     this.#pending.add(1);
+    this.#running++;
     this.#run(task);
     return true;
+  }
+
+  /** @internal A waiting `go` was aborted: it never starts. */
+  withdraw(w: GoWaiter): void {
+    if (this.#waiters.remove(w)) this.#pending.done();
+  }
+
+  /** @internal */
+  describe(): string {
+    return `errgroup${this.#name === undefined ? "" : ` ${JSON.stringify(this.#name)}`} (limit ${this.#limit})`;
   }
 
   /**
@@ -163,7 +201,15 @@ export class ErrGroup {
       this.#error = error;
       if (!this.#controller.signal.aborted) this.#controller.abort(error);
     }
-    this.#slots?.release(1);
+    this.#running--;
+    const w = this.#waiters.head;
+    if (w !== null && !abortPending(w)) {
+      this.#waiters.shift();
+      unwatchAbort(w);
+      this.#running++;
+      this.#run(w.task);
+      w.resolve();
+    }
     this.#pending.done();
   }
 }

@@ -15,8 +15,8 @@
  *    wait forever); a refused call changes nothing.
  */
 import { BusyError } from "./errors.js";
-import { Waiter, WaitQueue } from "./waitq.js";
-import { abortPending, unwatchAbort, watchAbort } from "./abort.js";
+import { WaitQueue, type Waiter } from "./waitq.js";
+import { abortPending, unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
 
@@ -43,15 +43,21 @@ export interface SemaphoreStats {
   readonly peakWaiting: number;
 }
 
-class SemWaiter extends Waiter {
+/** A parked acquire; flat (implements Waiter) because it is allocated on every acquire that waits. */
+class SemWaiter implements Waiter {
+  prev: Waiter | null = null;
+  next: Waiter | null = null;
+  queue: WaitQueue<Waiter> | null = null;
+  stack: string | undefined = undefined;
+  abortPrev: Abortable | null = null;
+  abortNext: Abortable | null = null;
+  abortList: Abortable["abortList"] = null;
   constructor(
     readonly sem: Semaphore,
     readonly n: number,
     readonly resolve: () => void,
     readonly reject: (e: unknown) => void,
-  ) {
-    super();
-  }
+  ) {}
 
   onAbort(reason: unknown): void {
     this.sem.withdraw(this);
@@ -125,12 +131,14 @@ export class Semaphore {
    */
   acquire(n = 1, options?: WaitOptions): Promise<void> {
     let signal: AbortSignal | undefined;
-    try {
-      signal = signalOf(options);
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      this.#checkN(n);
-    } catch (e) {
-      return Promise.reject(e);
+    if (options !== undefined || n !== 1) {
+      try {
+        signal = signalOf(options);
+        if (signal?.aborted) return Promise.reject(signal.reason);
+        this.#checkN(n);
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
     if (this.#waiters.length === 0 && this.#held + n <= this.#size) {
       this.#held += n;
@@ -153,7 +161,7 @@ export class Semaphore {
    * @throws RangeError if `n` is not a positive safe integer.
    */
   tryAcquire(n = 1): boolean {
-    checkInteger(n, "n", 1);
+    if (n !== 1) checkInteger(n, "n", 1);
     if (this.#waiters.length === 0 && this.#held + n <= this.#size) {
       this.#held += n;
       return true;
@@ -168,7 +176,7 @@ export class Semaphore {
    *   released then.
    */
   release(n = 1): void {
-    checkInteger(n, "n", 1);
+    if (n !== 1) checkInteger(n, "n", 1);
     if (n > this.#held) {
       throw new RangeError(`release(${n}) on ${this.describe()} holding only ${this.#held}: released more than held`);
     }

@@ -61,7 +61,7 @@ export class WaitGroup {
    *   zero (then nothing is added).
    */
   add(n = 1): void {
-    checkInteger(n, "n", Number.MIN_SAFE_INTEGER);
+    if (n !== 1 && n !== -1) checkInteger(n, "n", Number.MIN_SAFE_INTEGER);
     const next = this.#count + n;
     if (next < 0) {
       throw new RangeError(`${this.describe()}: negative counter (${this.#count} ${n < 0 ? "-" : "+"} ${Math.abs(n)})`);

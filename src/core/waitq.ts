@@ -9,14 +9,15 @@
  *  - `length` counts the linked waiters; `head` and `tail` are null exactly when it is 0.
  *  - `push`, `shift` and `remove` are O(1): nothing is scanned or spliced, and a removed
  *    waiter's links are cleared so it retains nothing.
- *  - A queue is on the diagnostics registry exactly while `length > 0`; that is how the
- *    exit-time report and `parkedWork()` find parked work without scanning every boundary.
+ *  - A queue registers itself (weakly) with diagnostics the first time anything parks on it;
+ *    that is how the exit-time report and `parkedWork()` find parked work. Nothing is done for
+ *    diagnostics per operation after that, beyond a stack capture when tracing is on.
  *  - The first time `length` passes `warnAt`, one process warning is emitted (never again for
  *    this queue). The bound itself (refusing to park) is the owner's decision, made before
  *    `push` is called; a queue never refuses.
  */
 import { Abortable } from "./abort.js";
-import { onParked, onDrained, captureStack, type Boundary } from "./diagnostics.js";
+import { register, captureStack, tracing, type Boundary } from "./diagnostics.js";
 
 /**
  * A parked operation: a node of at most one `WaitQueue`, and (through `Abortable`) of at most
@@ -38,9 +39,8 @@ export class WaitQueue<W extends Waiter> {
   peak = 0;
   /** How many operations ever parked here. */
   parkedTotal = 0;
-  /** Links of the diagnostics registry (valid while length > 0). */
-  regPrev: WaitQueue<Waiter> | null = null;
-  regNext: WaitQueue<Waiter> | null = null;
+  /** Registered with diagnostics (on the first park). */
+  registered = false;
   warned = false;
 
   constructor(
@@ -64,8 +64,11 @@ export class WaitQueue<W extends Waiter> {
     const n = ++this.length;
     this.parkedTotal++;
     if (n > this.peak) this.peak = n;
-    w.stack = captureStack();
-    if (n === 1) onParked(this as WaitQueue<Waiter>);
+    if (tracing) w.stack = captureStack();
+    if (!this.registered) {
+      this.registered = true;
+      register(this as WaitQueue<Waiter>);
+    }
     if (n > this.warnAt && !this.warned) this.warnNow();
   }
 
@@ -92,7 +95,7 @@ export class WaitQueue<W extends Waiter> {
     else next.prev = prev;
     w.prev = w.next = null;
     w.queue = null;
-    if (--this.length === 0) onDrained(this as WaitQueue<Waiter>);
+    this.length--;
   }
 
   private warnNow(): void {

@@ -66,6 +66,8 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
   readonly #userLink = new StopOnAbort(this);
   readonly #poolLink = new StopOnAbort(this);
   #it: Iterator<I> | AsyncIterator<I> | null = null;
+  /** The source is synchronous: items are pulled inside the step, with no promise. */
+  #sync = false;
   #head: Entry | null = null;
   #tail: Entry | null = null;
   #inWindow = 0;
@@ -118,7 +120,8 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
     if (this.#it === null) {
       try {
         const s = this.#source as Partial<Iterable<I> & AsyncIterable<I>>;
-        this.#it = typeof s[Symbol.asyncIterator] === "function" ? s[Symbol.asyncIterator]!() : s[Symbol.iterator]!();
+        this.#sync = typeof s[Symbol.asyncIterator] !== "function";
+        this.#it = this.#sync ? s[Symbol.iterator]!() : s[Symbol.asyncIterator]!();
       } catch (e) {
         this.#exhausted = true;
         this.#finish();
@@ -129,6 +132,13 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
     if (this.#held) {
       this.#held = false;
       this.#inWindow--;
+    }
+    const ready = this.#takeReady();
+    if (ready !== null) {
+      // A result is already waiting: hand it over without parking the consumer.
+      this.#held = true;
+      this.#fill();
+      return Promise.resolve({ value: ready.value as R, done: false });
     }
     const p = new Promise<IteratorResult<R>>((resolve, reject) => {
       this.#consumer = { resolve, reject };
@@ -194,7 +204,31 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
     }
   }
 
-  async #step(e: Entry, signal: AbortSignal, claim: () => void): Promise<unknown> {
+  /** A step, holding a slot: pull the next item, then call `fn` on it. */
+  #step(e: Entry, signal: AbortSignal, claim: () => void): unknown {
+    if (!this.#sync) return this.#stepAsync(e, signal, claim);
+    // Synchronous source: steps start one at a time in order, so pulling here keeps item order.
+    let item: I | typeof END = END;
+    if (!this.#exhausted && !this.#stopped) {
+      let r: IteratorResult<I>;
+      try {
+        r = (this.#it as Iterator<I>).next();
+      } catch (err) {
+        this.#exhausted = true;
+        throw err;
+      }
+      if (r.done === true) this.#exhausted = true;
+      else item = r.value;
+    }
+    if (item === END) {
+      e.state = EMPTY;
+      return undefined;
+    }
+    claim();
+    return this.#fn(item, signal);
+  }
+
+  async #stepAsync(e: Entry, signal: AbortSignal, claim: () => void): Promise<unknown> {
     const item = await this.#pull();
     if (item === END) {
       e.state = EMPTY;
@@ -243,6 +277,15 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
     if (this.#stopped) return;
     this.#deliver();
     this.#fill();
+  }
+
+  /** The next result in delivery order if it is a success ready now (popped); null otherwise. */
+  #takeReady(): Entry | null {
+    let e = this.#head;
+    while (e !== null && e.state === EMPTY) e = this.#shift();
+    if (e === null || e.state !== OK) return null;
+    this.#shift();
+    return e;
   }
 
   /** Hands the next result to a waiting consumer, or tells it the iteration is done. */
