@@ -1,0 +1,207 @@
+/**
+ * The floors: the least code that does each workload correctly, written by hand, so that the
+ * ratios say what sluice's abstraction costs over what the workload itself costs.
+ *
+ * They are deliberately minimal (no abort signals, no counters, no options, no validation, no
+ * bounds on waiters) but not crippled or cheating: the same promise per waiting operation, the
+ * same FIFO order, values and end-of-stream delivered, waiters woken in order.
+ */
+
+/** End of stream, returned by `FloorChannel.recv` once closed and drained. */
+export const DONE: unique symbol = Symbol("done");
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+interface ParkedSend<T> {
+  value: T;
+  resolve: () => void;
+}
+
+/**
+ * A minimal Go-style channel: a ring buffer of `capacity` slots, parked senders and receivers in
+ * plain arrays (FIFO). `capacity` 0 is a rendezvous. A send or receive that can complete at once
+ * returns an already-settled promise; one that cannot parks with one promise.
+ */
+export class FloorChannel<T> {
+  private readonly buf: (T | undefined)[];
+  private head = 0;
+  private count = 0;
+  private closed = false;
+  private readonly recvq: ((v: T | typeof DONE) => void)[] = [];
+  private readonly sendq: ParkedSend<T>[] = [];
+
+  constructor(private readonly capacity: number) {
+    this.buf = new Array<T | undefined>(capacity).fill(undefined);
+  }
+
+  send(value: T): Promise<void> {
+    const r = this.recvq.shift();
+    if (r !== undefined) {
+      r(value);
+      return RESOLVED;
+    }
+    if (this.count < this.capacity) {
+      this.put(value);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => {
+      this.sendq.push({ value, resolve });
+    });
+  }
+
+  recv(): Promise<T | typeof DONE> {
+    if (this.count > 0) {
+      const v = this.buf[this.head] as T;
+      this.buf[this.head] = undefined;
+      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.count--;
+      const s = this.sendq.shift();
+      if (s !== undefined) {
+        this.put(s.value);
+        s.resolve();
+      }
+      return Promise.resolve(v);
+    }
+    const s = this.sendq.shift();
+    if (s !== undefined) {
+      s.resolve();
+      return Promise.resolve(s.value);
+    }
+    if (this.closed) return Promise.resolve(DONE);
+    return new Promise<T | typeof DONE>((resolve) => {
+      this.recvq.push(resolve);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (let r = this.recvq.shift(); r !== undefined; r = this.recvq.shift()) r(DONE);
+  }
+
+  private put(value: T): void {
+    let i = this.head + this.count;
+    if (i >= this.capacity) i -= this.capacity;
+    this.buf[i] = value;
+    this.count++;
+  }
+}
+
+/** What `ResultFloorChannel.recv` resolves with: the shape sluice's contract requires. */
+export type FloorResult<T> = { value: T; ok: true } | { value: undefined; ok: false };
+
+/**
+ * `FloorChannel` resolving receives with a fresh `{ value, ok }` object instead of the bare value,
+ * as sluice's `recv` must (DESIGN.md: every result object is fresh). Not a floor: a reference row
+ * that shows how much of the gap to the floor that result object alone costs (resolving a promise
+ * with an object makes V8 look up a `then` property on it; a number skips that).
+ */
+export class ResultFloorChannel<T> {
+  private readonly buf: (T | undefined)[];
+  private head = 0;
+  private count = 0;
+  private closed = false;
+  private readonly recvq: ((r: FloorResult<T>) => void)[] = [];
+  private readonly sendq: ParkedSend<T>[] = [];
+
+  constructor(private readonly capacity: number) {
+    this.buf = new Array<T | undefined>(capacity).fill(undefined);
+  }
+
+  send(value: T): Promise<void> {
+    const r = this.recvq.shift();
+    if (r !== undefined) {
+      r({ value, ok: true });
+      return RESOLVED;
+    }
+    if (this.count < this.capacity) {
+      this.put(value);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => {
+      this.sendq.push({ value, resolve });
+    });
+  }
+
+  recv(): Promise<FloorResult<T>> {
+    if (this.count > 0) {
+      const v = this.buf[this.head] as T;
+      this.buf[this.head] = undefined;
+      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.count--;
+      const s = this.sendq.shift();
+      if (s !== undefined) {
+        this.put(s.value);
+        s.resolve();
+      }
+      return Promise.resolve({ value: v, ok: true });
+    }
+    const s = this.sendq.shift();
+    if (s !== undefined) {
+      s.resolve();
+      return Promise.resolve({ value: s.value, ok: true });
+    }
+    if (this.closed) return Promise.resolve({ value: undefined, ok: false });
+    return new Promise<FloorResult<T>>((resolve) => {
+      this.recvq.push(resolve);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (let r = this.recvq.shift(); r !== undefined; r = this.recvq.shift()) r({ value: undefined, ok: false });
+  }
+
+  private put(value: T): void {
+    let i = this.head + this.count;
+    if (i >= this.capacity) i -= this.capacity;
+    this.buf[i] = value;
+    this.count++;
+  }
+}
+
+/** Empty, returned by `SyncRing.shift`. */
+export const EMPTY: unique symbol = Symbol("empty");
+
+/** A synchronous bounded ring buffer: the floor of the `trySend`/`tryRecv` fast path. */
+export class SyncRing<T> {
+  private readonly buf: (T | undefined)[];
+  private head = 0;
+  private count = 0;
+
+  constructor(private readonly capacity: number) {
+    this.buf = new Array<T | undefined>(capacity).fill(undefined);
+  }
+
+  push(value: T): boolean {
+    if (this.count === this.capacity) return false;
+    let i = this.head + this.count;
+    if (i >= this.capacity) i -= this.capacity;
+    this.buf[i] = value;
+    this.count++;
+    return true;
+  }
+
+  shift(): T | typeof EMPTY {
+    if (this.count === 0) return EMPTY;
+    const h = this.head;
+    const v = this.buf[h] as T;
+    this.buf[h] = undefined;
+    this.head = h + 1 === this.capacity ? 0 : h + 1;
+    this.count--;
+    return v;
+  }
+}
+
+/**
+ * The lazy pool: `concurrency` async workers, each pulling the next index from a shared counter
+ * and awaiting `task(i)`. Nothing is enqueued ahead; memory is bounded by `concurrency`.
+ */
+export async function lazyPool(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) await task(next++);
+  };
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < concurrency; w++) workers.push(worker());
+  await Promise.all(workers);
+}

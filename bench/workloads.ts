@@ -1,0 +1,196 @@
+/**
+ * The benchmark's workloads and implementations: the one list that the runner (`run.ts`) and
+ * the measuring child (`worker.ts`) share. Nothing here imports a peer or sluice, so the runner
+ * stays light; each child loads only the module of its own workload.
+ */
+
+/** One implementation of a workload, as a row of its table. */
+export interface ImplSpec {
+  /** Passed to the child on its command line. */
+  readonly id: string;
+  /** Shown in the table. */
+  readonly label: string;
+  /** Needs `src/flow/pool.ts` (skipped with a note while it does not exist). */
+  readonly needsPool?: boolean;
+}
+
+/** A workload: one table. */
+export interface WorkloadSpec {
+  readonly id: string;
+  readonly title: string;
+  /** Operations in one measured pass (messages or tasks); ns/op divides by this. */
+  readonly ops: number;
+  /** Operations in each warm-up pass that precedes the measured one in the same process. */
+  readonly warmupOps: number;
+  /** The floor implementation's id (ratios are taken against it). */
+  readonly floor: string | undefined;
+  /** The sluice implementation the "vs sluice" column is taken against. */
+  readonly sluice: string | undefined;
+  /** Whether peak heap is sampled and shown. */
+  readonly heap: boolean;
+  /** Whether the table reports a timing (W5 reports memory and counts instead). */
+  readonly timed: boolean;
+  readonly impls: readonly ImplSpec[];
+}
+
+export const W1_MESSAGES = 1_000_000;
+export const W2_MESSAGES = 200_000;
+export const W3_PRODUCERS = 8;
+export const W3_PER_PRODUCER = 125_000;
+export const W3_CONSUMERS = 8;
+export const CHANNEL_CAPACITY = 64;
+export const W4_TASKS = 200_000;
+export const W4_CONCURRENCY = 16;
+export const W5_DURATION_MS = 3_000;
+export const W5_MESSAGE_BYTES = 10 * 1024;
+export const W5_QUEUE = 64;
+/** W5 stops producing when the heap passes this, so that the unbounded run cannot take the machine down. */
+export const W5_HEAP_CAP_BYTES = 1024 * 1024 * 1024;
+
+const channelPeers: readonly ImplSpec[] = [
+  { id: "async-channel", label: "async-channel 0.2.0" },
+  { id: "medium", label: "medium 1.2.0" },
+  { id: "ts-chan", label: "ts-chan 0.6.0 (default: yields to macrotasks)" },
+  { id: "ts-chan-unsafe", label: "ts-chan 0.6.0 (unsafe: no yield)" },
+];
+
+const floorResult: ImplSpec = { id: "floor-result", label: "floor resolving `{ value, ok }` (reference)" };
+
+export const WORKLOADS: readonly WorkloadSpec[] = [
+  {
+    id: "W1",
+    title: `W1 SPSC: ${W1_MESSAGES.toLocaleString("en")} numbers through capacity ${CHANNEL_CAPACITY}, await send / await recv`,
+    ops: W1_MESSAGES,
+    warmupOps: W1_MESSAGES / 10,
+    floor: "floor",
+    sluice: "sluice",
+    heap: false,
+    timed: true,
+    impls: [
+      { id: "floor", label: "floor: minimal ring + promise waiters" },
+      floorResult,
+      { id: "sluice", label: "sluice Channel (await recv loop)" },
+      { id: "sluice-iter", label: "sluice Channel (for await)" },
+      ...channelPeers,
+    ],
+  },
+  {
+    id: "W1-fast",
+    title: `W1 fast path: ${(10 * W1_MESSAGES).toLocaleString("en")} numbers (W1's million, ten times over, to time more than a few ms) through capacity ${CHANNEL_CAPACITY}, trySend until full / tryRecv until empty`,
+    ops: 10 * W1_MESSAGES,
+    warmupOps: W1_MESSAGES,
+    floor: "sync-ring",
+    sluice: "sluice-try",
+    heap: false,
+    timed: true,
+    impls: [
+      { id: "sync-ring", label: "floor: synchronous array ring" },
+      { id: "sluice-try", label: "sluice trySend / tryRecv" },
+    ],
+  },
+  {
+    id: "W2",
+    title: `W2 rendezvous: ${W2_MESSAGES.toLocaleString("en")} numbers through capacity 0, await send / await recv`,
+    ops: W2_MESSAGES,
+    warmupOps: W2_MESSAGES / 10,
+    floor: "floor",
+    sluice: "sluice",
+    heap: false,
+    timed: true,
+    impls: [
+      { id: "floor", label: "floor: minimal ring + promise waiters" },
+      floorResult,
+      { id: "sluice", label: "sluice Channel (await recv loop)" },
+      ...channelPeers,
+    ],
+  },
+  {
+    id: "W3",
+    title: `W3 MPMC: ${W3_PRODUCERS} producers x ${W3_PER_PRODUCER.toLocaleString("en")}, ${W3_CONSUMERS} consumers, capacity ${CHANNEL_CAPACITY}, exactly-once checked`,
+    ops: W3_PRODUCERS * W3_PER_PRODUCER,
+    warmupOps: (W3_PRODUCERS * W3_PER_PRODUCER) / 10,
+    floor: "floor",
+    sluice: "sluice",
+    heap: false,
+    timed: true,
+    impls: [
+      { id: "floor", label: "floor: minimal ring + promise waiters" },
+      floorResult,
+      { id: "sluice", label: "sluice Channel (await recv loop)" },
+      ...channelPeers,
+    ],
+  },
+  {
+    id: "W4",
+    title: `W4: ${W4_TASKS.toLocaleString("en")} \`async () => i\` tasks under concurrency ${W4_CONCURRENCY}`,
+    ops: W4_TASKS,
+    warmupOps: W4_TASKS / 10,
+    floor: "lazy-pool",
+    sluice: "sluice-semaphore",
+    heap: true,
+    timed: true,
+    impls: [
+      { id: "lazy-pool", label: `floor: lazy pool (${W4_CONCURRENCY} pulling workers)` },
+      { id: "sluice-semaphore", label: "sluice Semaphore (await acquire loop)" },
+      { id: "sluice-errgroup", label: "sluice ErrGroup({ limit }) (await go loop)" },
+      { id: "p-limit", label: "p-limit 7.3.3 (Promise.all of all tasks)" },
+      { id: "p-queue", label: "p-queue 9.3.5 (Promise.all of all adds)" },
+      { id: "async-sema", label: "async-sema 3.1.1 (Promise.all, README style)" },
+    ],
+  },
+  {
+    id: "W4-pool",
+    title: `W4-pool: ${W4_TASKS.toLocaleString("en")} \`async () => i\` tasks through sluice/flow Pool({ concurrency: ${W4_CONCURRENCY} })`,
+    ops: W4_TASKS,
+    warmupOps: W4_TASKS / 10,
+    floor: "lazy-pool",
+    sluice: "pool-submit",
+    heap: true,
+    timed: true,
+    impls: [
+      { id: "lazy-pool", label: `floor: lazy pool (${W4_CONCURRENCY} pulling workers)` },
+      { id: "pool-submit", label: "Pool: await submit loop + drain()", needsPool: true },
+      { id: "pool-map", label: "Pool: for await of pool.map(source, fn)", needsPool: true },
+    ],
+  },
+  {
+    id: "W5",
+    title: `W5 overload: ${W5_MESSAGE_BYTES / 1024} KB messages as fast as possible into a 1 ms consumer for ${W5_DURATION_MS / 1000} s`,
+    ops: 0,
+    warmupOps: 0,
+    floor: undefined,
+    sluice: "pool-bounded",
+    heap: true,
+    timed: false,
+    impls: [
+      { id: "p-queue", label: "p-queue 9.3.5: un-awaited add, concurrency 1 (unbounded)" },
+      { id: "pool-bounded", label: `Pool({ concurrency: 1, queue: ${W5_QUEUE} }): await submit`, needsPool: true },
+    ],
+  },
+];
+
+/** The workload with this id; throws for an unknown one. */
+export function workload(id: string): WorkloadSpec {
+  const w = WORKLOADS.find((x) => x.id === id);
+  if (w === undefined) throw new Error(`unknown workload ${JSON.stringify(id)}; known: ${WORKLOADS.map((x) => x.id).join(", ")}`);
+  return w;
+}
+
+/** What a child prints (one JSON line on stdout) for one measurement. */
+export interface Measurement {
+  readonly workload: string;
+  readonly impl: string;
+  /** Set when the measurement could not run (e.g. the Pool module is missing). */
+  readonly skipped?: string;
+  /** Wall time of the measured pass in nanoseconds. */
+  readonly ns: number;
+  /** CPU time (user + system, all threads of the process) of the measured pass in nanoseconds. */
+  readonly cpuNs: number;
+  readonly ops: number;
+  /** Peak `heapUsed` during the measured pass, in bytes. */
+  readonly peakHeap: number;
+  /** `heapUsed` right after the forced gc that precedes the last two warm-up passes, in bytes. */
+  readonly baseHeap: number;
+  /** Workload-specific counts (W5: produced, processed, pending, capped). */
+  readonly extra: Readonly<Record<string, number>>;
+}
