@@ -83,6 +83,8 @@ class ParentLink extends Abortable {
  */
 export class ErrGroup {
   readonly #controller = new AbortController();
+  /** The controller's signal, read once (Node's getter validates `this` on every read). */
+  readonly #signal = this.#controller.signal;
   readonly #limit: number;
   readonly #waiters: WaitQueue<GoWaiter>;
   readonly #name: string | undefined;
@@ -107,7 +109,7 @@ export class ErrGroup {
 
   /** Aborted with the first error, when the parent signal aborts, or when `wait()` returns. */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#signal;
   }
 
   /** Tasks accepted and not yet settled (running or waiting for a slot). */
@@ -125,8 +127,10 @@ export class ErrGroup {
   go(task: GroupTask, options?: WaitOptions): Promise<void> {
     let signal: AbortSignal | undefined;
     try {
-      signal = signalOf(options);
-      if (signal?.aborted) return Promise.reject(signal.reason); // an aborted signal wins over everything
+      if (options !== undefined) {
+        signal = signalOf(options);
+        if (signal?.aborted) return Promise.reject(signal.reason); // an aborted signal wins over everything
+      }
       checkFunction(task, "task");
     } catch (e) {
       return Promise.reject(e);
@@ -172,14 +176,14 @@ export class ErrGroup {
   async wait(options?: WaitOptions): Promise<void> {
     await this.#pending.wait(options);
     if (this.#parent !== null) unwatchAbort(this.#parent);
-    if (!this.#controller.signal.aborted) this.#controller.abort();
+    if (!this.#signal.aborted) this.#controller.abort();
     if (this.#failed) throw this.#error;
   }
 
   #run(task: GroupTask): void {
     let result: unknown;
     try {
-      result = task(this.#controller.signal);
+      result = task(this.#signal);
     } catch (e) {
       this.#settle(false, e);
       return;
@@ -199,7 +203,7 @@ export class ErrGroup {
     if (!ok && !this.#failed) {
       this.#failed = true;
       this.#error = error;
-      if (!this.#controller.signal.aborted) this.#controller.abort(error);
+      if (!this.#signal.aborted) this.#controller.abort(error);
     }
     this.#running--;
     const w = this.#waiters.head;

@@ -41,9 +41,9 @@ export class BreakerOpenError extends Error {
 }
 
 /**
- * The pool is closed (`close()` or `abort()`): it accepts no new work. Callers that were still
- * waiting for admission when it closed are rejected with it too (their tasks never ran). After
- * `abort(reason)`, `cause` is that reason.
+ * The pool is closed (`close()` or `abort()`): it accepts no new work (work offered before the
+ * close still runs; `abort` refuses that too, with its reason). After `abort(reason)`, `cause`
+ * is that reason.
  *
  * @example
  * pool.close();

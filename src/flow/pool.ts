@@ -215,7 +215,7 @@ function isOverload(e: unknown): boolean {
  * `drain` waits for all work. What is bounded: running functions (`concurrency`), accepted
  * tasks waiting (`queue`), and, when set, blocked submitters (`maxWaiting`). When full: block,
  * reject with `BusyError`, or drop the oldest queued task (`DroppedError` to its `run` caller).
- * When closed: new work is refused with `PoolClosedError`; accepted work still runs.
+ * When closed: new work is refused with `PoolClosedError`; work offered before still runs.
  *
  * @example
  * const pool = new Pool({ concurrency: 8, queue: 100, overflow: "reject", name: "thumbnails" });
@@ -507,17 +507,14 @@ export class Pool implements AsyncDisposable {
   }
 
   /**
-   * Stops accepting work: later submissions are refused with `PoolClosedError`, and so are
-   * submitters still blocked (they were never accepted). Queued and running work goes on;
-   * `await pool.drain()` waits for it. Idempotent.
+   * Stops accepting new work: later `submit`/`trySubmit`/`run`/`map` calls are refused with
+   * `PoolClosedError`. Work offered before the close goes on: queued and running tasks, and
+   * submitters still blocked (they are admitted as room frees, as before). `await pool.drain()`
+   * waits for all of it; `abort()` is the way to refuse it. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (let t = this.#waiters.shift(); t !== null; t = this.#waiters.shift()) {
-      this.#rejected++;
-      this.#refuse(t, this.#closedError());
-    }
     this.#settleIdle();
   }
 

@@ -443,23 +443,26 @@ describe("Pool: run and task signals", () => {
 });
 
 describe("Pool: lifecycle", () => {
-  test("close refuses new work and blocked submitters; queued work still runs", async () => {
+  test("close refuses new work; work offered before it (queued, running, blocked) still runs", async () => {
     const pool = new Pool({ concurrency: 1, queue: 1 });
     const g = gate();
     await pool.submit(g.task);
-    let queuedRan = false;
-    await pool.submit(async () => void (queuedRan = true));
-    const blocked = pool.submit(g.task);
+    const ran: string[] = [];
+    await pool.submit(async () => void ran.push("queued"));
+    const blocked = pool.submit(async () => void ran.push("blocked"));
     pool.close();
     assert.equal(pool.closed, true);
-    await assert.rejects(blocked, PoolClosedError);
     await assert.rejects(pool.submit(g.task), (e: unknown) => e instanceof PoolClosedError && e.code === "ERR_POOL_CLOSED");
+    await assert.rejects(pool.run(g.task), PoolClosedError);
     assert.equal(pool.trySubmit(g.task), false);
+    await assert.rejects(pool.map([1], (x) => x).next(), PoolClosedError);
     g.releaseAll();
+    await blocked; // admitted as room freed, after the close
     await pool.drain();
-    assert.equal(queuedRan, true);
+    assert.deepEqual(ran, ["queued", "blocked"]);
     assert.equal(pool.stats.rejected, 3);
-    assert.equal(outcomes(pool), 5);
+    assert.equal(pool.stats.completed, 3);
+    assert.equal(outcomes(pool), 6);
   });
 
   test("drain waits for queued, running and blocked work without closing", async () => {
