@@ -119,7 +119,6 @@ export class ChanWaiter implements Waiter {
   prev: Waiter | null = null;
   next: Waiter | null = null;
   queue: WaitQueue<Waiter> | null = null;
-  stack: string | undefined = undefined;
   abortPrev: Abortable | null = null;
   abortNext: Abortable | null = null;
   abortList: Abortable["abortList"] = null;
@@ -137,7 +136,7 @@ export class ChanWaiter implements Waiter {
   /** A receiver is given `value` (`ok`), or told the channel closed (`!ok`). Already unlinked. */
   deliver(value: unknown, ok: boolean): void {
     if (this.select !== null) return this.select.complete(this, value, ok);
-    unwatchAbort(this);
+    if (this.abortList !== null) unwatchAbort(this);
     if (this.mode === MODE_ITER) {
       this.resolve(ok ? { value, done: false } : { value: undefined, done: true });
     } else {
@@ -149,7 +148,7 @@ export class ChanWaiter implements Waiter {
   taken(): void {
     this.value = undefined;
     if (this.select !== null) return this.select.complete(this, undefined, true);
-    unwatchAbort(this);
+    if (this.abortList !== null) unwatchAbort(this);
     this.resolve(undefined);
   }
 

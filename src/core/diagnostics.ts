@@ -94,9 +94,15 @@ export { traceOn as tracing };
 const OWN_URL = new URL("..", import.meta.url).href;
 const OWN_PATH = decodeURIComponent(new URL("..", import.meta.url).pathname);
 
-/** @internal The stack of the caller that is parking, when tracing is on. */
-export function captureStack(): string | undefined {
-  if (!traceOn) return undefined;
+/** Where each parked operation parked, while tracing is on (weak: it dies with the waiter). */
+const stacks = new WeakMap<Waiter, string>();
+
+/** @internal Records where `w` is parking (called only when tracing is on). */
+export function recordStack(w: Waiter): void {
+  stacks.set(w, captureStack());
+}
+
+function captureStack(): string {
   const stack = new Error("parked here").stack ?? "";
   // Drop the "Error" line and every frame of sluice's own files; keep the user's.
   return stack
@@ -119,11 +125,12 @@ export function parkedWork(): ParkedEntry[] {
   for (const ref of registry) {
     const q = ref.deref();
     if (q === undefined || q.length === 0) continue;
-    const stacks: string[] = [];
-    for (let w = q.head; w !== null && stacks.length < MAX_STACKS; w = w.next) {
-      if (w.stack !== undefined) stacks.push(w.stack);
+    const found: string[] = [];
+    for (let w = q.head; w !== null && found.length < MAX_STACKS; w = w.next) {
+      const at = stacks.get(w);
+      if (at !== undefined) found.push(at);
     }
-    out.push({ boundary: q.owner.describe(), role: q.role, count: q.length, stacks });
+    out.push({ boundary: q.owner.describe(), role: q.role, count: q.length, stacks: found });
   }
   return out;
 }

@@ -17,7 +17,7 @@
  *    `push` is called; a queue never refuses.
  */
 import { Abortable } from "./abort.js";
-import { register, captureStack, tracing, type Boundary } from "./diagnostics.js";
+import { register, recordStack, tracing, type Boundary } from "./diagnostics.js";
 
 /**
  * A parked operation: a node of at most one `WaitQueue`, and (through `Abortable`) of at most
@@ -27,8 +27,6 @@ export abstract class Waiter extends Abortable {
   prev: Waiter | null = null;
   next: Waiter | null = null;
   queue: WaitQueue<Waiter> | null = null;
-  /** Where the operation parked; captured only when tracing is on. */
-  stack: string | undefined = undefined;
 }
 
 export class WaitQueue<W extends Waiter> {
@@ -64,7 +62,7 @@ export class WaitQueue<W extends Waiter> {
     const n = ++this.length;
     this.parkedTotal++;
     if (n > this.peak) this.peak = n;
-    if (tracing) w.stack = captureStack();
+    if (tracing) recordStack(w);
     if (!this.registered) {
       this.registered = true;
       register(this as WaitQueue<Waiter>);

@@ -131,7 +131,6 @@ export class PoolTask implements Waiter {
   prev: Waiter | null = null;
   next: Waiter | null = null;
   queue: WaitQueue<Waiter> | null = null;
-  stack: string | undefined = undefined;
   abortPrev: Abortable | null = null;
   abortNext: Abortable | null = null;
   abortList: Abortable["abortList"] = null;
