@@ -205,3 +205,67 @@ export async function lazyPool(n: number, concurrency: number, task: (i: number)
   for (let w = 0; w < concurrency; w++) workers.push(worker());
   await Promise.all(workers);
 }
+
+/**
+ * Reference (not a floor of the workload): the least semaphore there is, used in the same loop
+ * shape as sluice's Semaphore row (`await acquire()`, then `task().then(release)`). It shows
+ * what that loop shape costs by itself: two promise hops per task where the lazy pool has one.
+ */
+export class MiniSemaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  acquire(): Promise<void> {
+    if (this.free > 0 && this.waiters.length === 0) {
+      this.free--;
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    const w = this.waiters.shift();
+    if (w !== undefined) w();
+    else this.free++;
+  }
+}
+
+/**
+ * Reference: the least pool with an awaited `submit` that resolves once the task started (a
+ * running count and a FIFO of parked submitters, no queue, no counters, no signals), used in
+ * the same loop shape as the Pool's submit row.
+ */
+export class MiniSubmitPool {
+  private running = 0;
+  private readonly parked: { task: () => Promise<unknown>; resolve: () => void }[] = [];
+  private idle: (() => void) | null = null;
+  constructor(private readonly concurrency: number) {}
+  submit(task: () => Promise<unknown>): Promise<void> {
+    if (this.running < this.concurrency && this.parked.length === 0) {
+      this.start(task);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => this.parked.push({ task, resolve }));
+  }
+  drain(): Promise<void> {
+    if (this.running === 0) return RESOLVED;
+    return new Promise<void>((resolve) => (this.idle = resolve));
+  }
+  private start(task: () => Promise<unknown>): void {
+    this.running++;
+    task().then(this.done, this.done);
+  }
+  private readonly done = (): void => {
+    this.running--;
+    const next = this.parked.shift();
+    if (next !== undefined) {
+      this.start(next.task);
+      next.resolve();
+    } else if (this.running === 0 && this.idle !== null) {
+      this.idle();
+      this.idle = null;
+    }
+  };
+}
+

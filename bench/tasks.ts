@@ -14,7 +14,7 @@ import { ErrGroup, Semaphore } from "../src/index.js";
 import pLimit from "p-limit";
 import PQueue from "p-queue";
 import { Sema } from "async-sema";
-import { lazyPool } from "./floors.js";
+import { lazyPool, MiniSemaphore, MiniSubmitPool } from "./floors.js";
 import { tick } from "./heap.js";
 import { loadPool, POOL_MISSING } from "./pool-api.js";
 import { W4_CONCURRENCY } from "./workloads.js";
@@ -46,6 +46,26 @@ type Run = (n: number) => Promise<void>;
 
 const IMPLS: Readonly<Record<string, Run>> = {
   "lazy-pool": (n) => lazyPool(n, W4_CONCURRENCY, task),
+
+  async "mini-semaphore"(n) {
+    const sem = new MiniSemaphore(W4_CONCURRENCY);
+    const release = (): void => sem.release();
+    for (let i = 0; i < n; i++) {
+      tick();
+      await sem.acquire();
+      void task(i).then(release, release);
+    }
+    for (let k = 0; k < W4_CONCURRENCY; k++) await sem.acquire(); // every task has released its unit
+  },
+
+  async "mini-submit"(n) {
+    const pool = new MiniSubmitPool(W4_CONCURRENCY);
+    for (let i = 0; i < n; i++) {
+      tick();
+      await pool.submit(() => task(i));
+    }
+    await pool.drain();
+  },
 
   async "sluice-semaphore"(n) {
     const sem = new Semaphore(W4_CONCURRENCY);

@@ -131,6 +131,7 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
     timed: true,
     impls: [
       { id: "lazy-pool", label: `floor: lazy pool (${W4_CONCURRENCY} pulling workers)` },
+      { id: "mini-semaphore", label: "reference: minimal semaphore, same await-acquire loop" },
       { id: "sluice-semaphore", label: "sluice Semaphore (await acquire loop)" },
       { id: "sluice-errgroup", label: "sluice ErrGroup({ limit }) (await go loop)" },
       { id: "p-limit", label: "p-limit 7.3.3 (Promise.all of all tasks)" },
@@ -149,6 +150,7 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
     timed: true,
     impls: [
       { id: "lazy-pool", label: `floor: lazy pool (${W4_CONCURRENCY} pulling workers)` },
+      { id: "mini-submit", label: "reference: minimal submit pool, same await-submit loop" },
       { id: "pool-submit", label: "Pool: await submit loop + drain()", needsPool: true },
       { id: "pool-map", label: "Pool: for await of pool.map(source, fn)", needsPool: true },
     ],
