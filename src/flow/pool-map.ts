@@ -23,7 +23,7 @@
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import type { WaitOptions } from "../core/channel.js";
 import { DroppedError } from "./errors.js";
-import type { Pool } from "./pool.js";
+import type { Pool, PoolTask, StepOwner } from "./pool.js";
 
 /** Options of `pool.map`. */
 export interface MapOptions extends WaitOptions {
@@ -57,12 +57,13 @@ const END: unique symbol = Symbol("end");
 function noop(): void {}
 
 /** @internal */
-export class PoolMap<I, R> implements AsyncIterableIterator<R> {
+export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
   readonly #pool: Pool;
   readonly #source: Iterable<I> | AsyncIterable<I>;
   readonly #fn: (item: I, signal: AbortSignal) => unknown;
   readonly #ordered: boolean;
   readonly #controller = new AbortController();
+  readonly #signal = this.#controller.signal;
   readonly #userLink = new StopOnAbort(this);
   readonly #poolLink = new StopOnAbort(this);
   #it: Iterator<I> | AsyncIterator<I> | null = null;
@@ -188,25 +189,29 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
         if (this.#ordered) this.#append(e);
         this.#inWindow++;
         this.#admitting = true;
-        this.#pool.admitStep(
-          (signal, claim) => this.#step(e, signal, claim),
-          this.#controller.signal,
-          () => {
-            e.accepted = true;
-            this.#admitting = false;
-            this.#fill();
-          },
-          (ok, value) => this.#settled(e, ok, value),
-        );
+        this.#pool.admitStep(this, e, this.#signal);
       }
     } finally {
       this.#filling = false;
     }
   }
 
-  /** A step, holding a slot: pull the next item, then call `fn` on it. */
-  #step(e: Entry, signal: AbortSignal, claim: () => void): unknown {
-    if (!this.#sync) return this.#stepAsync(e, signal, claim);
+  /** @internal The pool admitted a step (started or queued it). */
+  stepAccepted(entry: unknown): void {
+    (entry as Entry).accepted = true;
+    this.#admitting = false;
+    this.#fill();
+  }
+
+  /** @internal A step ended (or was refused before it ran). */
+  stepSettled(entry: unknown, ok: boolean, value: unknown): void {
+    this.#settled(entry as Entry, ok, value);
+  }
+
+  /** @internal A step holds a slot: pull the next item, then call `fn` on it. */
+  runStep(entry: unknown, signal: AbortSignal, task: PoolTask): unknown {
+    const e = entry as Entry;
+    if (!this.#sync) return this.#stepAsync(e, signal, task);
     // Synchronous source: steps start one at a time in order, so pulling here keeps item order.
     let item: I | typeof END = END;
     if (!this.#exhausted && !this.#stopped) {
@@ -224,17 +229,17 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R> {
       e.state = EMPTY;
       return undefined;
     }
-    claim();
+    task.counted = true;
     return this.#fn(item, signal);
   }
 
-  async #stepAsync(e: Entry, signal: AbortSignal, claim: () => void): Promise<unknown> {
+  async #stepAsync(e: Entry, signal: AbortSignal, task: PoolTask): Promise<unknown> {
     const item = await this.#pull();
     if (item === END) {
       e.state = EMPTY;
       return undefined;
     }
-    claim();
+    task.counted = true;
     return this.#fn(item, signal);
   }
 

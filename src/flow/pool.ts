@@ -154,20 +154,36 @@ export class PoolTask implements Waiter {
   detached = false;
   /** Counted in the stats (a map step is counted only once it pulled an item). */
   counted = true;
-  /** A map step: always blocks for admission, and gets a `claim` callback. */
+  /** A map step: always blocks for admission; run and answered through `owner`. */
   step = false;
+  /** The map that runs this step, and its entry (steps only; cleared once answered). */
+  owner: StepOwner | null = null;
+  entry: unknown = undefined;
   link: PoolLink | null = null;
   sample: LimitSample | null = null;
 
   constructor(
     readonly pool: Pool,
-    readonly fn: (signal: AbortSignal, claim: () => void) => unknown,
+    readonly fn: Task,
   ) {}
 
   onAbort(reason: unknown): void {
     this.pool.callerAborted(this, reason);
   }
 }
+
+/**
+ * @internal What runs map steps (a PoolMap). The pool calls it directly, so a step costs no
+ * closures: `runStep` pulls the item and calls the user's function (setting `task.counted` once
+ * it has an item), `stepAccepted` follows admission, `stepSettled` the outcome (once).
+ */
+export interface StepOwner {
+  runStep(entry: unknown, signal: AbortSignal, task: PoolTask): unknown;
+  stepAccepted(entry: unknown): void;
+  stepSettled(entry: unknown, ok: boolean, value: unknown): void;
+}
+
+const NO_TASK: Task = () => undefined;
 
 /** Follows the pool's signal for a task that has its own controller. */
 class PoolLink extends Abortable {
@@ -563,29 +579,24 @@ export class Pool implements AsyncDisposable {
   }
 
   /**
-   * @internal Admits a map step: it always blocks for a slot (whatever the overflow policy),
-   * is not counted until it calls `claim`, and reports acceptance and outcome.
+   * @internal Admits a map step for `owner`: it always blocks for a slot (whatever the overflow
+   * policy), is not counted until the owner marks it, and its signal withdraws it while it waits.
    */
-  admitStep(
-    fn: (signal: AbortSignal, claim: () => void) => unknown,
-    signal: AbortSignal,
-    accepted: () => void,
-    result: (ok: boolean, value: unknown) => void,
-  ): void {
+  admitStep(owner: StepOwner, entry: unknown, signal: AbortSignal): void {
     if (this.#closed) {
-      accepted();
-      result(false, this.#closedError());
+      owner.stepAccepted(entry);
+      owner.stepSettled(entry, false, this.#closedError());
       return;
     }
-    const t = this.#task(fn);
+    const t = this.#task(NO_TASK);
     t.step = true;
     t.counted = false;
+    t.owner = owner;
+    t.entry = entry;
     t.taskSignal = signal;
-    t.result = result;
     t.callerSignal = signal;
     watchAbort(signal, t);
-    if (this.#admitNow(t)) return accepted();
-    t.accepted = accepted;
+    if (this.#admitNow(t)) return owner.stepAccepted(entry);
     this.#park(t, undefined);
   }
 
@@ -603,16 +614,31 @@ export class Pool implements AsyncDisposable {
       this.#settleIdle();
     } else if (t.state === RUNNING) {
       t.controller?.abort(reason);
-      const result = t.result;
-      t.result = null;
       t.detached = true;
-      result?.(false, reason);
+      this.#answer(t, false, reason);
     }
+  }
+
+  /** Tells a task's caller how it ended, once; false when nobody listens (a submit's task). */
+  #answer(t: PoolTask, ok: boolean, value: unknown): boolean {
+    const owner = t.owner;
+    if (owner !== null) {
+      const entry = t.entry;
+      t.owner = null;
+      t.entry = undefined;
+      owner.stepSettled(entry, ok, value);
+      return true;
+    }
+    const result = t.result;
+    if (result === null) return false;
+    t.result = null;
+    result(ok, value);
+    return true;
   }
 
   // ---- admission ----
 
-  #task(fn: (signal: AbortSignal, claim: () => void) => unknown): PoolTask {
+  #task(fn: Task): PoolTask {
     const t = new PoolTask(this, fn);
     if (this.#timeAll || (this.#tick++ & 7) === 0) {
       t.timed = true;
@@ -685,10 +711,9 @@ export class Pool implements AsyncDisposable {
     t.state = DONE;
     unwatchAbort(t);
     const refused = t.refused;
-    const result = t.result;
-    t.accepted = t.refused = t.result = null;
+    t.accepted = t.refused = null;
     refused?.(error);
-    result?.(false, error);
+    this.#answer(t, false, error);
   }
 
   /**
@@ -699,9 +724,10 @@ export class Pool implements AsyncDisposable {
   #accept(t: PoolTask, place: (t: PoolTask) => void): void {
     const accepted = t.accepted;
     t.accepted = t.refused = null;
-    if (t.result === null) unwatchAbort(t);
+    if (t.result === null && t.owner === null) unwatchAbort(t); // a submit: its signal bounded only the wait
     place(t);
-    accepted?.();
+    if (t.owner !== null) t.owner.stepAccepted(t.entry);
+    else accepted?.();
   }
 
   #slotFree(): boolean {
@@ -764,7 +790,7 @@ export class Pool implements AsyncDisposable {
     }
     let r: unknown;
     try {
-      r = t.step ? t.fn(signal, () => void (t.counted = true)) : (t.fn as Task)(signal);
+      r = t.owner !== null ? t.owner.runStep(t.entry, signal, t) : t.fn(signal);
     } catch (e) {
       this.#settle(t, false, e);
       return;
@@ -794,10 +820,7 @@ export class Pool implements AsyncDisposable {
       if (ok) this.#completed++;
       else this.#failed++;
     }
-    const result = t.result;
-    t.result = null;
-    if (result !== null) result(ok, value);
-    else if (!ok && !t.detached) this.#report(value);
+    if (!this.#answer(t, ok, value) && !ok && !t.detached) this.#report(value);
     this.#pump();
     this.#idleCheck();
     this.#settleIdle();
