@@ -22,6 +22,12 @@ import { register, recordStack, tracing, type Boundary } from "./diagnostics.js"
 /**
  * A parked operation: a node of at most one `WaitQueue`, and (through `Abortable`) of at most
  * one signal's abort list. Subclasses say what waking it means.
+ *
+ * The waiters of the hot paths (ChanWaiter, SemWaiter, GoWaiter, PoolTask) do not extend this
+ * class: they implement it, repeating its six link fields. That is deliberate and measured: one
+ * is allocated for every operation that parks, and constructing through even one base class
+ * made the channel benchmarks 15-20% slower (W2 ~243 vs ~283 ns, W3 ~275 vs ~330 ns per
+ * message, alternating builds on one machine). Waiters of rare operations extend it.
  */
 export abstract class Waiter extends Abortable {
   prev: Waiter | null = null;
