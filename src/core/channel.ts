@@ -295,17 +295,7 @@ export class Channel<T> implements AsyncIterable<T> {
     }
     if (this.isClosed) return Promise.reject(this.closedError("send on"));
     if (this.offer(value)) return RESOLVED;
-    if (this.sendq.length >= this.maxParkedSends) {
-      this.rejectedSends++;
-      return Promise.reject(this.busyError("send"));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const w = new ChanWaiter(MODE_SEND, value, null, 0);
-      w.resolve = resolve;
-      w.reject = reject;
-      this.sendq.push(w);
-      if (signal !== undefined) watchAbort(signal, w);
-    });
+    return this.park(true, MODE_SEND, value, signal);
   }
 
   /**
@@ -345,7 +335,7 @@ export class Channel<T> implements AsyncIterable<T> {
     const v = this.take();
     if (v !== NOTHING) return Promise.resolve({ value: v, ok: true });
     if (this.isClosed) return Promise.resolve({ value: undefined, ok: false });
-    return this.parkRecv(MODE_RECV, signal);
+    return this.park(false, MODE_RECV, undefined, signal);
   }
 
   /**
@@ -464,17 +454,22 @@ export class Channel<T> implements AsyncIterable<T> {
     return NOTHING;
   }
 
-  /** @internal Parks a receiver (plain or iterator), or refuses it when too many wait. */
-  parkRecv<R>(mode: Mode, signal: AbortSignal | undefined): Promise<R> {
-    if (this.recvq.length >= this.maxParkedRecvs) {
-      this.rejectedRecvs++;
-      return Promise.reject(this.busyError("recv"));
+  /**
+   * @internal Parks a sender (holding `value`) or a receiver (plain or iterator) until a partner
+   * comes, or refuses it at once with BusyError when its queue's limit is reached.
+   */
+  park<R>(sending: boolean, mode: Mode, value: unknown, signal: AbortSignal | undefined): Promise<R> {
+    const q = sending ? this.sendq : this.recvq;
+    if (q.length >= (sending ? this.maxParkedSends : this.maxParkedRecvs)) {
+      if (sending) this.rejectedSends++;
+      else this.rejectedRecvs++;
+      return Promise.reject(this.busyError(sending ? "send" : "recv"));
     }
     return new Promise<R>((resolve, reject) => {
-      const w = new ChanWaiter(mode, undefined, null, 0);
+      const w = new ChanWaiter(mode, value, null, 0);
       w.resolve = resolve;
       w.reject = reject;
-      this.recvq.push(w);
+      q.push(w);
       if (signal !== undefined) watchAbort(signal, w);
     });
   }
@@ -505,7 +500,7 @@ class ChannelIterator<T> implements AsyncIterableIterator<T> {
     const v = ch.take();
     if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
     if (ch.isClosed) return Promise.resolve({ value: undefined, done: true });
-    return ch.parkRecv(MODE_ITER, signal);
+    return ch.park(false, MODE_ITER, undefined, signal);
   }
 
   /** Ends this iteration only; the channel stays open. */
