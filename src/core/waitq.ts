@@ -35,6 +35,7 @@ export abstract class Waiter extends Abortable {
   queue: WaitQueue<Waiter> | null = null;
 }
 
+/** A FIFO of parked waiters owned by one boundary (see the invariants at the top of this file). */
 export class WaitQueue<W extends Waiter> {
   head: W | null = null;
   tail: W | null = null;

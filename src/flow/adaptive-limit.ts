@@ -159,6 +159,9 @@ class Sample implements LimitSample {
   }
 }
 
+/** Warn once when a limit has more listeners than this (a subscribe-per-call leak). */
+const WARN_SUBSCRIBERS = 100;
+
 /**
  * A concurrency limit that adapts to the work it admits. Give it to a `Pool` as its
  * `concurrency` (the pool then starts at most `limit` tasks at once and reports each one's end),
@@ -203,6 +206,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
   readonly #now: () => number;
   readonly #name: string | undefined;
   readonly #subs = new Set<Subscription>();
+  #warnedSubs = false;
   #limit: number;
   #inflight = 0;
   #peakInflight = 0;
@@ -330,6 +334,15 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     checkFunction(listener, "listener");
     const sub: Subscription = { fn: listener, active: true, warned: false };
     this.#subs.add(sub);
+    if (this.#subs.size > WARN_SUBSCRIBERS && !this.#warnedSubs) {
+      // Nothing bounds the listeners but the callers: one subscribe per request is a leak.
+      this.#warnedSubs = true;
+      process.emitWarning(
+        `${this.#subs.size} listeners subscribed to adaptive limit${this.#name === undefined ? "" : ` ${JSON.stringify(this.#name)}`} ` +
+          `(threshold ${WARN_SUBSCRIBERS}): a subscribe without its unsubscribe leaks`,
+        { type: "SluiceWarning", code: "SLUICE_LIMIT_LISTENERS" },
+      );
+    }
     return () => {
       sub.active = false;
       this.#subs.delete(sub);

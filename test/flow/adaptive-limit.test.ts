@@ -818,3 +818,21 @@ describe("convergence against a simulated service (virtual time, seeded)", () =>
     }
   });
 });
+
+it("subscribe: more than 100 listeners emit one SLUICE_LIMIT_LISTENERS warning (a subscribe-per-call leak)", async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on("warning", onWarning);
+  const limit = new AdaptiveLimit({ algorithm: "aimd", name: "upstream" });
+  const offs: (() => void)[] = [];
+  try {
+    for (let i = 0; i < 102; i++) offs.push(limit.subscribe(() => {}));
+    await new Promise((r) => setImmediate(r));
+    const ours = warnings.filter((w) => (w as { code?: string }).code === "SLUICE_LIMIT_LISTENERS");
+    assert.equal(ours.length, 1);
+    assert.match(ours[0]!.message, /upstream/);
+  } finally {
+    for (const off of offs) off();
+    process.off("warning", onWarning);
+  }
+});
