@@ -7,24 +7,9 @@
  *  - Waiters are parked only while `count > 0`; the step that brings `count` to 0 wakes all of
  *    them, oldest first. A withdrawn (aborted) waiter is unlinked in O(1).
  */
-import { Waiter, WaitQueue } from "./waitq.js";
-import { unwatchAbort, watchAbort } from "./abort.js";
+import { WaitQueue, parkUntilWoken, wakeAll, type WakeQueue } from "./waitq.js";
 import { checkInteger, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
-
-class WgWaiter extends Waiter {
-  constructor(
-    readonly resolve: () => void,
-    readonly reject: (e: unknown) => void,
-  ) {
-    super();
-  }
-
-  onAbort(reason: unknown): void {
-    this.queue?.remove(this);
-    this.reject(reason);
-  }
-}
 
 /**
  * A counter of outstanding operations and a way to wait until it is zero.
@@ -39,7 +24,7 @@ class WgWaiter extends Waiter {
  */
 export class WaitGroup {
   #count = 0;
-  readonly #waiters: WaitQueue<WgWaiter>;
+  readonly #waiters: WakeQueue;
   readonly #name: string | undefined;
 
   constructor(options?: { name?: string }) {
@@ -69,10 +54,7 @@ export class WaitGroup {
     if (!Number.isSafeInteger(next)) throw new RangeError(`${this.describe()}: counter overflow`);
     this.#count = next;
     if (next === 0) {
-      for (let w = this.#waiters.shift(); w !== null; w = this.#waiters.shift()) {
-        unwatchAbort(w);
-        w.resolve();
-      }
+      wakeAll(this.#waiters);
     }
   }
 
@@ -94,11 +76,7 @@ export class WaitGroup {
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#count === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const w = new WgWaiter(resolve, reject);
-      this.#waiters.push(w);
-      if (signal !== undefined) watchAbort(signal, w);
-    });
+    return parkUntilWoken(this.#waiters, signal);
   }
 
   /** @internal */

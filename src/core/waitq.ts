@@ -16,7 +16,7 @@
  *    this queue). The bound itself (refusing to park) is the owner's decision, made before
  *    `push` is called; a queue never refuses.
  */
-import { Abortable } from "./abort.js";
+import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
 import { register, recordStack, tracing, type Boundary } from "./diagnostics.js";
 
 /**
@@ -115,3 +115,42 @@ export class WaitQueue<W extends Waiter> {
     );
   }
 }
+
+/** A caller that only waits to be woken (`WaitGroup.wait`, `Pool.drain`). */
+class WakeWaiter extends Waiter {
+  constructor(
+    readonly resolve: () => void,
+    readonly reject: (e: unknown) => void,
+  ) {
+    super();
+  }
+
+  onAbort(reason: unknown): void {
+    this.queue?.remove(this);
+    this.reject(reason);
+  }
+}
+
+/** A queue of callers waiting to be woken all at once. */
+export type WakeQueue = WaitQueue<WakeWaiter>;
+
+/**
+ * Parks a caller on `q` until `wakeAll(q)`. An abort of `signal` withdraws it (O(1)) and rejects
+ * with the reason. The signal must not be aborted yet: callers check that first.
+ */
+export function parkUntilWoken(q: WakeQueue, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const w = new WakeWaiter(resolve, reject);
+    q.push(w);
+    if (signal !== undefined) watchAbort(signal, w);
+  });
+}
+
+/** Resolves every caller parked on `q`, oldest first. */
+export function wakeAll(q: WakeQueue): void {
+  for (let w = q.shift(); w !== null; w = q.shift()) {
+    unwatchAbort(w);
+    w.resolve();
+  }
+}
+

@@ -16,7 +16,7 @@
  */
 import {
   BucketEngine, TokenBucket, checkMaxDelay, describeLimiter, readLimiterOptions,
-  type RateLimiterOptions, type RateWaitOptions, type Reservation, type ReserveOptions,
+  type RateLimiterOptions, type RateLimiterStats, type RateWaitOptions, type Reservation, type ReserveOptions,
 } from "./rate-limiter.js";
 import { checkInteger, checkOptions, signalOf } from "../core/validate.js";
 
@@ -36,35 +36,14 @@ export interface KeyedRateLimiterOptions extends RateLimiterOptions {
  *
  * @example
  * if (limiter.stats.evicted > 0) log.warn("maxKeys too small for the active clients");
+ * // Every counter of RateLimiterStats but `tokens` (which is per key: see `tokens(key)`), summed over keys.
  */
-export interface KeyedRateLimiterStats {
-  readonly rate: number;
-  readonly burst: number;
+export interface KeyedRateLimiterStats extends Omit<RateLimiterStats, "tokens"> {
   /** Buckets held now. */
   readonly keys: number;
   readonly maxKeys: number;
   /** Buckets forgotten to make room for a new key (least recently used first). */
   readonly evicted: number;
-  /** `allow` calls that returned true. */
-  readonly allowed: number;
-  /** `allow` calls that returned false, plus `reserve` calls that were not ok. */
-  readonly refused: number;
-  /** `reserve` calls that were ok. */
-  readonly reserved: number;
-  /** Ok reservations cancelled. */
-  readonly cancelled: number;
-  /** `wait` calls that resolved. */
-  readonly passed: number;
-  /** `wait` calls that had to wait. */
-  readonly waited: number;
-  /** `wait` calls rejected with `BusyError`. */
-  readonly rejected: number;
-  /** `wait` calls aborted while waiting. */
-  readonly aborted: number;
-  /** `wait` calls waiting now (all keys). */
-  readonly waiting: number;
-  /** The most `wait` calls ever waiting at once. */
-  readonly peakWaiting: number;
 }
 
 function checkKey(key: unknown): void {

@@ -24,7 +24,7 @@
  *  - A task's state only moves forward: WAITING -> QUEUED -> RUNNING -> DONE (any step may be
  *    skipped, none repeated), and it is linked into at most one of `waiters`/`queue`.
  */
-import { Waiter, WaitQueue } from "../core/waitq.js";
+import { WaitQueue, parkUntilWoken, wakeAll, type Waiter, type WakeQueue } from "../core/waitq.js";
 import { Abortable, abortPending, unwatchAbort, watchAbort } from "../core/abort.js";
 import { BusyError } from "../core/errors.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
@@ -154,9 +154,10 @@ export class PoolTask implements Waiter {
   detached = false;
   /** Counted in the stats (a map step is counted only once it pulled an item). */
   counted = true;
-  /** A map step: always blocks for admission; run and answered through `owner`. */
-  step = false;
-  /** The map that runs this step, and its entry (steps only; cleared once answered). */
+  /**
+   * A map step's map and entry (null for other tasks; cleared once answered). A step always
+   * blocks for admission and is run and answered through its owner.
+   */
   owner: StepOwner | null = null;
   entry: unknown = undefined;
   link: PoolLink | null = null;
@@ -192,19 +193,6 @@ class PoolLink extends Abortable {
   }
   onAbort(reason: unknown): void {
     this.controller.abort(reason);
-  }
-}
-
-class DrainWaiter extends Waiter {
-  constructor(
-    readonly resolve: () => void,
-    readonly reject: (e: unknown) => void,
-  ) {
-    super();
-  }
-  onAbort(reason: unknown): void {
-    this.queue?.remove(this);
-    this.reject(reason);
   }
 }
 
@@ -244,7 +232,7 @@ export class Pool implements AsyncDisposable {
   readonly #overflow: Overflow;
   readonly #queue: WaitQueue<PoolTask>;
   readonly #waiters: WaitQueue<PoolTask>;
-  readonly #drainers: WaitQueue<DrainWaiter>;
+  readonly #drainers: WakeQueue;
   readonly #maxWaiting: number;
   readonly #controller = new AbortController();
   /** The controller's signal, read once (Node's getters validate `this` on every read). */
@@ -514,11 +502,7 @@ export class Pool implements AsyncDisposable {
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#idle()) return RESOLVED;
-    return new Promise<void>((resolve, reject) => {
-      const w = new DrainWaiter(resolve, reject);
-      this.#drainers.push(w);
-      if (signal !== undefined) watchAbort(signal, w);
-    });
+    return parkUntilWoken(this.#drainers, signal);
   }
 
   /**
@@ -589,7 +573,6 @@ export class Pool implements AsyncDisposable {
       return;
     }
     const t = this.#task(NO_TASK);
-    t.step = true;
     t.counted = false;
     t.owner = owner;
     t.entry = entry;
@@ -760,7 +743,7 @@ export class Pool implements AsyncDisposable {
         this.#waiters.shift();
         this.#accept(w, this.#startTask);
       }
-      for (let w = this.#waiters.head; w !== null && !w.step && !abortPending(w) && this.#queue.length < this.#queueSize; w = this.#waiters.head) {
+      for (let w = this.#waiters.head; w !== null && w.owner === null && !abortPending(w) && this.#queue.length < this.#queueSize; w = this.#waiters.head) {
         this.#waiters.shift();
         this.#accept(w, this.#enqueueTask);
       }
@@ -874,10 +857,7 @@ export class Pool implements AsyncDisposable {
   /** Wakes drainers when idle; a closed, idle pool lets go of its adaptive limit and timers. */
   #settleIdle(): void {
     if (!this.#idle()) return;
-    for (let w = this.#drainers.shift(); w !== null; w = this.#drainers.shift()) {
-      unwatchAbort(w);
-      w.resolve();
-    }
+    wakeAll(this.#drainers);
     if (this.#closed) {
       this.#unsubscribe?.();
       this.#unsubscribe = null;
