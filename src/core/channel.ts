@@ -28,7 +28,7 @@
  *    with a one-time warning past `warnParkedSends` / `warnParkedRecvs`).
  */
 import { BusyError, ChannelClosedError } from "./errors.js";
-import { WaitQueue, type Waiter } from "./waitq.js";
+import { WaitQueue, type QueueNode } from "./waitq.js";
 import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 
@@ -92,75 +92,80 @@ export interface ChannelStats {
 
 /** @internal What a parked select implements, so that a channel can complete or fail it. */
 export interface SelectParent {
-  complete(w: ChanWaiter, value: unknown, ok: boolean): void;
-  fail(w: ChanWaiter, error: unknown): void;
+  complete(w: CaseWaiter, value: unknown, ok: boolean): void;
+  fail(w: CaseWaiter, error: unknown): void;
 }
 
 /** @internal Returned by `take()` when nothing can be received now. */
 export const NOTHING: unique symbol = Symbol("nothing");
 
-/** @internal How a parked channel operation settles: `send` resolves with undefined. */
-export const MODE_SEND = 0;
-/** @internal `recv` resolves with a RecvResult. */
-export const MODE_RECV = 1;
-/** @internal Async iteration resolves with an IteratorResult. */
-export const MODE_ITER = 2;
-/** @internal One case of a select: completes its SelectParent. */
-export const MODE_CASE = 3;
-/** @internal */
-export type Mode = typeof MODE_SEND | typeof MODE_RECV | typeof MODE_ITER | typeof MODE_CASE;
-
-/**
- * @internal A parked send or receive; one per plain operation, one per case of a parked select.
- * A flat class (it implements `Waiter` rather than extending it): it is allocated for every
- * operation that parks, and a chain of base-class constructors costs measurably there.
+/*
+ * The waiters. One is allocated for every operation that parks, so they are small flat classes
+ * (no base-class constructor; measured: see `Waiter` in waitq.ts), one per kind of operation:
+ * the fields a kind never uses cost an allocation and a store on every park. `recvq` holds
+ * RecvWaiters and CaseWaiters, `sendq` SendWaiters and CaseWaiters; the channel calls the same
+ * three methods on either (`deliver` on a receiver; `taken`, `refuse` on a sender), each already
+ * unlinked from its queue when called.
  */
-export class ChanWaiter implements Waiter {
-  prev: Waiter | null = null;
-  next: Waiter | null = null;
-  queue: WaitQueue<Waiter> | null = null;
+
+/** @internal A parked `recv()` or iterator `next()`. */
+export class RecvWaiter implements QueueNode, Abortable {
+  prev: QueueNode | null = null;
+  next: QueueNode | null = null;
+  queue: WaitQueue<QueueNode> | null = null;
   abortPrev: Abortable | null = null;
   abortNext: Abortable | null = null;
   abortList: Abortable["abortList"] = null;
-  resolve: (value: any) => void = noop;
-  reject: (error: unknown) => void = noop;
   constructor(
-    readonly mode: Mode,
-    /** A sender's value; cleared once taken or withdrawn. */
-    public value: unknown,
-    readonly select: SelectParent | null,
-    /** For a select case: the case's position. */
-    readonly index: number,
+    readonly resolve: (value: any) => void,
+    readonly reject: (error: unknown) => void,
+    /** Resolve with an IteratorResult (`next()`) instead of a RecvResult (`recv()`). */
+    readonly iter: boolean,
   ) {}
 
-  /** A receiver is given `value` (`ok`), or told the channel closed (`!ok`). Already unlinked. */
+  /** Given `value` (`ok`), or told the channel closed (`!ok`). */
   deliver(value: unknown, ok: boolean): void {
-    if (this.select !== null) return this.select.complete(this, value, ok);
     if (this.abortList !== null) unwatchAbort(this);
-    if (this.mode === MODE_ITER) {
-      this.resolve(ok ? { value, done: false } : { value: undefined, done: true });
-    } else {
-      this.resolve(ok ? { value, ok: true } : { value: undefined, ok: false });
-    }
+    if (this.iter) this.resolve(ok ? { value, done: false } : { value: undefined, done: true });
+    else this.resolve(ok ? { value, ok: true } : { value: undefined, ok: false });
   }
 
-  /** A sender's value was taken (buffered or handed off). Already unlinked. */
+  /** Its signal aborted: withdraw, taking nothing. */
+  onAbort(reason: unknown): void {
+    this.queue?.remove(this);
+    this.reject(reason);
+  }
+}
+
+/** @internal A parked `send()`, holding its value until it is taken or withdrawn. */
+export class SendWaiter implements QueueNode, Abortable {
+  prev: QueueNode | null = null;
+  next: QueueNode | null = null;
+  queue: WaitQueue<QueueNode> | null = null;
+  abortPrev: Abortable | null = null;
+  abortNext: Abortable | null = null;
+  abortList: Abortable["abortList"] = null;
+  constructor(
+    public value: unknown,
+    readonly resolve: (value: undefined) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  /** Its value was taken (buffered or handed off). */
   taken(): void {
     this.value = undefined;
-    if (this.select !== null) return this.select.complete(this, undefined, true);
     if (this.abortList !== null) unwatchAbort(this);
     this.resolve(undefined);
   }
 
-  /** The channel closed under a parked sender. Already unlinked. */
+  /** The channel closed under it: its value was never sent. */
   refuse(error: ChannelClosedError): void {
     this.value = undefined;
-    if (this.select !== null) return this.select.fail(this, error);
-    unwatchAbort(this);
+    if (this.abortList !== null) unwatchAbort(this);
     this.reject(error);
   }
 
-  /** The operation's own signal aborted (plain operations only; a select watches for itself). */
+  /** Its signal aborted: withdraw; the value is never delivered. */
   onAbort(reason: unknown): void {
     this.queue?.remove(this);
     this.value = undefined;
@@ -168,7 +173,32 @@ export class ChanWaiter implements Waiter {
   }
 }
 
-function noop(): void {}
+/** @internal One case of a parked select (a send case holds its value); its select watches the signal. */
+export class CaseWaiter implements QueueNode {
+  prev: QueueNode | null = null;
+  next: QueueNode | null = null;
+  queue: WaitQueue<QueueNode> | null = null;
+  constructor(
+    public value: unknown,
+    readonly select: SelectParent,
+    /** The case's position in the select. */
+    readonly index: number,
+  ) {}
+
+  deliver(value: unknown, ok: boolean): void {
+    this.select.complete(this, value, ok);
+  }
+
+  taken(): void {
+    this.value = undefined;
+    this.select.complete(this, undefined, true);
+  }
+
+  refuse(error: ChannelClosedError): void {
+    this.value = undefined;
+    this.select.fail(this, error);
+  }
+}
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_WARN = 1000;
@@ -200,8 +230,8 @@ export class Channel<T> implements AsyncIterable<T> {
   /** @internal */ head = 0;
   /** @internal */ count = 0;
   /** @internal */ isClosed = false;
-  /** @internal */ readonly sendq: WaitQueue<ChanWaiter>;
-  /** @internal */ readonly recvq: WaitQueue<ChanWaiter>;
+  /** @internal */ readonly sendq: WaitQueue<SendWaiter | CaseWaiter>;
+  /** @internal */ readonly recvq: WaitQueue<RecvWaiter | CaseWaiter>;
   /** @internal */ readonly maxParkedSends: number;
   /** @internal */ readonly maxParkedRecvs: number;
   /** @internal */ sent = 0;
@@ -295,7 +325,7 @@ export class Channel<T> implements AsyncIterable<T> {
     }
     if (this.isClosed) return Promise.reject(this.closedError("send on"));
     if (this.offer(value)) return RESOLVED;
-    return this.park(true, MODE_SEND, value, signal);
+    return this.parkSend(value, signal);
   }
 
   /**
@@ -335,7 +365,7 @@ export class Channel<T> implements AsyncIterable<T> {
     const v = this.take();
     if (v !== NOTHING) return Promise.resolve({ value: v, ok: true });
     if (this.isClosed) return Promise.resolve({ value: undefined, ok: false });
-    return this.park(false, MODE_RECV, undefined, signal);
+    return this.parkRecv(false, signal);
   }
 
   /**
@@ -454,21 +484,29 @@ export class Channel<T> implements AsyncIterable<T> {
     return NOTHING;
   }
 
-  /**
-   * @internal Parks a sender (holding `value`) or a receiver (plain or iterator) until a partner
-   * comes, or refuses it at once with BusyError when its queue's limit is reached.
-   */
-  park<R>(sending: boolean, mode: Mode, value: unknown, signal: AbortSignal | undefined): Promise<R> {
-    const q = sending ? this.sendq : this.recvq;
-    if (q.length >= (sending ? this.maxParkedSends : this.maxParkedRecvs)) {
-      if (sending) this.rejectedSends++;
-      else this.rejectedRecvs++;
-      return Promise.reject(this.busyError(sending ? "send" : "recv"));
+  /** @internal Parks a sender holding `value`, or refuses it at once (BusyError) at `maxParkedSends`. */
+  parkSend(value: T, signal: AbortSignal | undefined): Promise<void> {
+    const q = this.sendq;
+    if (q.length >= this.maxParkedSends) {
+      this.rejectedSends++;
+      return Promise.reject(this.busyError("send"));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const w = new SendWaiter(value, resolve, reject);
+      q.push(w);
+      if (signal !== undefined) watchAbort(signal, w);
+    });
+  }
+
+  /** @internal Parks a receiver (`iter`: an iterator's `next()`), or refuses it at `maxParkedRecvs`. */
+  parkRecv<R>(iter: boolean, signal: AbortSignal | undefined): Promise<R> {
+    const q = this.recvq;
+    if (q.length >= this.maxParkedRecvs) {
+      this.rejectedRecvs++;
+      return Promise.reject(this.busyError("recv"));
     }
     return new Promise<R>((resolve, reject) => {
-      const w = new ChanWaiter(mode, value, null, 0);
-      w.resolve = resolve;
-      w.reject = reject;
+      const w = new RecvWaiter(resolve, reject, iter);
       q.push(w);
       if (signal !== undefined) watchAbort(signal, w);
     });
@@ -500,7 +538,7 @@ class ChannelIterator<T> implements AsyncIterableIterator<T> {
     const v = ch.take();
     if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
     if (ch.isClosed) return Promise.resolve({ value: undefined, done: true });
-    return ch.park(false, MODE_ITER, undefined, signal);
+    return ch.parkRecv(true, signal);
   }
 
   /** Ends this iteration only; the channel stays open. */

@@ -15,7 +15,7 @@
  * Environment: `SLUICE_TRACE=1` records the stack where each operation parks (costly: one
  * `Error` per park) and prints it in the report; `SLUICE_REPORT=0` turns the report off.
  */
-import type { WaitQueue, Waiter } from "./waitq.js";
+import type { QueueNode, WaitQueue } from "./waitq.js";
 
 /** @internal Anything that owns wait queues and can name itself in a report. */
 export interface Boundary {
@@ -54,7 +54,7 @@ let reportOn = envFlag("SLUICE_REPORT", true);
 let traceOn = envFlag("SLUICE_TRACE", false);
 let hookInstalled = false;
 let reported = false;
-const registry = new Set<WeakRef<WaitQueue<Waiter>>>();
+const registry = new Set<WeakRef<WaitQueue<QueueNode>>>();
 let pruneAt = 64;
 
 /**
@@ -78,7 +78,7 @@ export function configureDiagnostics(options: DiagnosticsOptions = {}): Required
 }
 
 /** @internal Called by a queue the first time anything parks on it. */
-export function register(q: WaitQueue<Waiter>): void {
+export function register(q: WaitQueue<QueueNode>): void {
   registry.add(new WeakRef(q));
   if (registry.size >= pruneAt) {
     for (const ref of registry) if (ref.deref() === undefined) registry.delete(ref);
@@ -95,10 +95,10 @@ const OWN_URL = new URL("..", import.meta.url).href;
 const OWN_PATH = decodeURIComponent(new URL("..", import.meta.url).pathname);
 
 /** Where each parked operation parked, while tracing is on (weak: it dies with the waiter). */
-const stacks = new WeakMap<Waiter, string>();
+const stacks = new WeakMap<QueueNode, string>();
 
 /** @internal Records where `w` is parking (called only when tracing is on). */
-export function recordStack(w: Waiter): void {
+export function recordStack(w: QueueNode): void {
   stacks.set(w, captureStack());
 }
 

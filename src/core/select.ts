@@ -15,7 +15,7 @@
  * A select never matches itself: it only looks for partners while polling, before any of its
  * own waiters are parked.
  */
-import { Channel, ChanWaiter, MODE_CASE, NOTHING, type SelectParent, type WaitOptions } from "./channel.js";
+import { CaseWaiter, Channel, NOTHING, type SelectParent, type WaitOptions } from "./channel.js";
 import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
 import { ReceiveOnlyChannel } from "./receive-only.js";
 import { signalOf } from "./validate.js";
@@ -111,9 +111,9 @@ function poll(cases: readonly SelectCase[]): SelectResult | undefined {
   return { index: chosen, value: undefined, ok: true };
 }
 
-/** A parked select: owns one ChanWaiter per non-nil case. */
+/** A parked select: owns one CaseWaiter per non-nil case. */
 class SelectWaiter extends Abortable implements SelectParent {
-  readonly nodes: ChanWaiter[] = [];
+  readonly nodes: CaseWaiter[] = [];
   constructor(
     private readonly resolve: (r: SelectResult) => void,
     private readonly reject: (e: unknown) => void,
@@ -121,12 +121,12 @@ class SelectWaiter extends Abortable implements SelectParent {
     super();
   }
 
-  complete(w: ChanWaiter, value: unknown, ok: boolean): void {
+  complete(w: CaseWaiter, value: unknown, ok: boolean): void {
     this.release(w);
     this.resolve({ index: w.index, value, ok });
   }
 
-  fail(w: ChanWaiter, error: unknown): void {
+  fail(w: CaseWaiter, error: unknown): void {
     this.release(w);
     this.reject(error);
   }
@@ -137,7 +137,7 @@ class SelectWaiter extends Abortable implements SelectParent {
   }
 
   /** Unlinks every case but the one that fired (already unlinked by its channel). */
-  private release(fired: ChanWaiter | null): void {
+  private release(fired: CaseWaiter | null): void {
     unwatchAbort(this);
     for (const n of this.nodes) {
       if (n !== fired) {
@@ -187,7 +187,7 @@ function park(cases: readonly SelectCase[], signal: AbortSignal | undefined): Pr
     for (const i of order) {
       const { op, ch, value } = cases[i]!;
       if (ch === null) continue;
-      const n = new ChanWaiter(MODE_CASE, op === SEND ? value : undefined, sw, i);
+      const n = new CaseWaiter(op === SEND ? value : undefined, sw, i);
       sw.nodes.push(n);
       (op === SEND ? ch.sendq : ch.recvq).push(n);
     }
