@@ -28,7 +28,7 @@
  *    with a one-time warning past `warnParkedSends` / `warnParkedRecvs`).
  */
 import { BusyError, ChannelClosedError } from "./errors.js";
-import { WaitQueue, type QueueNode } from "./waitq.js";
+import { ITER, WaitRing, type Parked } from "./waitring.js";
 import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 
@@ -100,19 +100,18 @@ export interface SelectParent {
 export const NOTHING: unique symbol = Symbol("nothing");
 
 /*
- * The waiters. One is allocated for every operation that parks, so they are small flat classes
- * (no base-class constructor; measured: see `Waiter` in waitq.ts), one per kind of operation:
- * the fields a kind never uses cost an allocation and a store on every park. `recvq` holds
- * RecvWaiters and CaseWaiters, `sendq` SendWaiters and CaseWaiters; the channel calls the same
- * three methods on either (`deliver` on a receiver; `taken`, `refuse` on a sender), each already
- * unlinked from its queue when called.
+ * Parked operations. A plain `send`/`recv`/`next()` (no signal) parks as bare slots of its
+ * queue's ring (see waitring.ts): nothing but its promise is allocated. The others park as a
+ * `Parked` object, so that they can be withdrawn: a receive or send with a signal
+ * (`WatchedRecv`, `WatchedSend`), or a case of a select (`CaseWaiter`). The channel calls
+ * `deliver` on a receiver object, `taken`/`refuse` on a sender object, each already out of
+ * its ring when called; a sender's value always lives in the ring's value slot.
  */
 
-/** @internal A parked `recv()` or iterator `next()`. */
-export class RecvWaiter implements QueueNode, Abortable {
-  prev: QueueNode | null = null;
-  next: QueueNode | null = null;
-  queue: WaitQueue<QueueNode> | null = null;
+/** @internal A parked `recv()` or iterator `next()` with a signal. */
+export class WatchedRecv implements Parked, Abortable {
+  ring: WaitRing | null = null;
+  slot = 0;
   abortPrev: Abortable | null = null;
   abortNext: Abortable | null = null;
   abortList: Abortable["abortList"] = null;
@@ -125,61 +124,53 @@ export class RecvWaiter implements QueueNode, Abortable {
 
   /** Given `value` (`ok`), or told the channel closed (`!ok`). */
   deliver(value: unknown, ok: boolean): void {
-    if (this.abortList !== null) unwatchAbort(this);
-    if (this.iter) this.resolve(ok ? { value, done: false } : { value: undefined, done: true });
-    else this.resolve(ok ? { value, ok: true } : { value: undefined, ok: false });
+    unwatchAbort(this);
+    this.resolve(this.iter ? iterResult(value, ok) : recvResult(value, ok));
   }
 
   /** Its signal aborted: withdraw, taking nothing. */
   onAbort(reason: unknown): void {
-    this.queue?.remove(this);
+    this.ring?.withdraw(this);
     this.reject(reason);
   }
 }
 
-/** @internal A parked `send()`, holding its value until it is taken or withdrawn. */
-export class SendWaiter implements QueueNode, Abortable {
-  prev: QueueNode | null = null;
-  next: QueueNode | null = null;
-  queue: WaitQueue<QueueNode> | null = null;
+/** @internal A parked `send()` with a signal (its value is in the ring). */
+export class WatchedSend implements Parked, Abortable {
+  ring: WaitRing | null = null;
+  slot = 0;
   abortPrev: Abortable | null = null;
   abortNext: Abortable | null = null;
   abortList: Abortable["abortList"] = null;
   constructor(
-    public value: unknown,
     readonly resolve: (value: undefined) => void,
     readonly reject: (error: unknown) => void,
   ) {}
 
   /** Its value was taken (buffered or handed off). */
   taken(): void {
-    this.value = undefined;
-    if (this.abortList !== null) unwatchAbort(this);
+    unwatchAbort(this);
     this.resolve(undefined);
   }
 
   /** The channel closed under it: its value was never sent. */
   refuse(error: ChannelClosedError): void {
-    this.value = undefined;
-    if (this.abortList !== null) unwatchAbort(this);
+    unwatchAbort(this);
     this.reject(error);
   }
 
-  /** Its signal aborted: withdraw; the value is never delivered. */
+  /** Its signal aborted: withdraw (the ring drops the value); it is never delivered. */
   onAbort(reason: unknown): void {
-    this.queue?.remove(this);
-    this.value = undefined;
+    this.ring?.withdraw(this);
     this.reject(reason);
   }
 }
 
-/** @internal One case of a parked select (a send case holds its value); its select watches the signal. */
-export class CaseWaiter implements QueueNode {
-  prev: QueueNode | null = null;
-  next: QueueNode | null = null;
-  queue: WaitQueue<QueueNode> | null = null;
+/** @internal One case of a parked select (a send case's value is in the ring). */
+export class CaseWaiter implements Parked {
+  ring: WaitRing | null = null;
+  slot = 0;
   constructor(
-    public value: unknown,
     readonly select: SelectParent,
     /** The case's position in the select. */
     readonly index: number,
@@ -190,14 +181,23 @@ export class CaseWaiter implements QueueNode {
   }
 
   taken(): void {
-    this.value = undefined;
     this.select.complete(this, undefined, true);
   }
 
   refuse(error: ChannelClosedError): void {
-    this.value = undefined;
     this.select.fail(this, error);
   }
+}
+
+type RecvEntry = WatchedRecv | CaseWaiter;
+type SendEntry = WatchedSend | CaseWaiter;
+
+function recvResult(value: unknown, ok: boolean): RecvResult<unknown> {
+  return ok ? { value, ok: true } : { value: undefined, ok: false };
+}
+
+function iterResult(value: unknown, ok: boolean): IteratorResult<unknown> {
+  return ok ? { value, done: false } : { value: undefined, done: true };
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -230,8 +230,8 @@ export class Channel<T> implements AsyncIterable<T> {
   /** @internal */ head = 0;
   /** @internal */ count = 0;
   /** @internal */ isClosed = false;
-  /** @internal */ readonly sendq: WaitQueue<SendWaiter | CaseWaiter>;
-  /** @internal */ readonly recvq: WaitQueue<RecvWaiter | CaseWaiter>;
+  /** @internal */ readonly sendq: WaitRing;
+  /** @internal */ readonly recvq: WaitRing;
   /** @internal */ readonly maxParkedSends: number;
   /** @internal */ readonly maxParkedRecvs: number;
   /** @internal */ sent = 0;
@@ -257,8 +257,8 @@ export class Channel<T> implements AsyncIterable<T> {
     this.maxParkedRecvs = checkLimit(options?.maxParkedRecvs ?? Infinity, "options.maxParkedRecvs", 0);
     const warnSends = options?.warnParkedSends ?? (this.maxParkedSends === Infinity ? DEFAULT_WARN : Infinity);
     const warnRecvs = options?.warnParkedRecvs ?? (this.maxParkedRecvs === Infinity ? DEFAULT_WARN : Infinity);
-    this.sendq = new WaitQueue(this, "send", checkLimit(warnSends, "options.warnParkedSends", 0), "SLUICE_PARKED_SENDS");
-    this.recvq = new WaitQueue(this, "recv", checkLimit(warnRecvs, "options.warnParkedRecvs", 0), "SLUICE_PARKED_RECVS");
+    this.sendq = new WaitRing(this, "send", checkLimit(warnSends, "options.warnParkedSends", 0), "SLUICE_PARKED_SENDS");
+    this.recvq = new WaitRing(this, "recv", checkLimit(warnRecvs, "options.warnParkedRecvs", 0), "SLUICE_PARKED_RECVS");
     this.buf = new Array<T | undefined>(Math.min(this.#capacity, INITIAL_RING)).fill(undefined);
   }
 
@@ -389,8 +389,18 @@ export class Channel<T> implements AsyncIterable<T> {
   close(): void {
     if (this.isClosed) throw this.closedError("close of");
     this.isClosed = true;
-    for (let r = this.recvq.shift(); r !== null; r = this.recvq.shift()) r.deliver(undefined, false);
-    for (let s = this.sendq.shift(); s !== null; s = this.sendq.shift()) s.refuse(this.closedError("send on"));
+    const rq = this.recvq;
+    for (let r = rq.shift(); r !== undefined; r = rq.shift()) {
+      if (typeof r === "function") r(rq.value === ITER ? iterResult(undefined, false) : recvResult(undefined, false));
+      else (r as RecvEntry).deliver(undefined, false);
+    }
+    const sq = this.sendq;
+    for (let w = sq.shift(); w !== undefined; w = sq.shift()) {
+      const reject = sq.reject;
+      sq.value = sq.reject = undefined; // the value was never sent: not retained
+      if (typeof w === "function") reject!(this.closedError("send on"));
+      else (w as SendEntry).refuse(this.closedError("send on"));
+    }
   }
 
   /**
@@ -418,11 +428,13 @@ export class Channel<T> implements AsyncIterable<T> {
 
   /** @internal Hands `value` to the oldest parked receiver, or buffers it. False when neither is possible now. */
   offer(value: T): boolean {
-    const r = this.recvq.shift();
-    if (r !== null) {
+    const rq = this.recvq;
+    if (rq.length > 0) {
+      const r = rq.shift()!;
       this.sent++;
       this.received++;
-      r.deliver(value, true);
+      if (typeof r === "function") r(rq.value === ITER ? { value, done: false } : { value, ok: true });
+      else (r as RecvEntry).deliver(value, true);
       return true;
     }
     if (this.count < this.#capacity) {
@@ -461,27 +473,34 @@ export class Channel<T> implements AsyncIterable<T> {
       this.head = h + 1 === size ? 0 : h + 1;
       this.count--;
       this.received++;
-      const s = this.sendq.shift();
-      if (s !== null) {
+      if (this.sendq.length > 0) {
         // A sender parks only on a full channel, so the ring is at capacity: no growth needed.
         let i = this.head + this.count;
         if (i >= size) i -= size;
-        this.buf[i] = s.value as T;
+        this.buf[i] = this.takeSender();
         this.count++;
         this.sent++;
-        s.taken();
       }
       return v;
     }
-    const s = this.sendq.shift();
-    if (s !== null) {
-      const v = s.value as T;
+    if (this.sendq.length > 0) {
+      const s = this.takeSender();
       this.sent++;
       this.received++;
-      s.taken();
-      return v;
+      return s;
     }
     return NOTHING;
+  }
+
+  /** @internal Unlinks the oldest parked sender, tells it its value was taken, and returns the value. */
+  takeSender(): T {
+    const q = this.sendq;
+    const w = q.shift()!;
+    const v = q.value as T;
+    q.value = q.reject = undefined;
+    if (typeof w === "function") w(undefined);
+    else (w as SendEntry).taken();
+    return v;
   }
 
   /** @internal Parks a sender holding `value`, or refuses it at once (BusyError) at `maxParkedSends`. */
@@ -491,10 +510,15 @@ export class Channel<T> implements AsyncIterable<T> {
       this.rejectedSends++;
       return Promise.reject(this.busyError("send"));
     }
+    if (signal === undefined) {
+      return new Promise<void>((resolve, reject) => {
+        q.push(resolve, value, reject);
+      });
+    }
     return new Promise<void>((resolve, reject) => {
-      const w = new SendWaiter(value, resolve, reject);
-      q.push(w);
-      if (signal !== undefined) watchAbort(signal, w);
+      const w = new WatchedSend(resolve, reject);
+      q.pushParked(w, value);
+      watchAbort(signal, w);
     });
   }
 
@@ -505,10 +529,15 @@ export class Channel<T> implements AsyncIterable<T> {
       this.rejectedRecvs++;
       return Promise.reject(this.busyError("recv"));
     }
+    if (signal === undefined) {
+      return new Promise<R>((resolve) => {
+        q.push(resolve, iter ? ITER : undefined, undefined);
+      });
+    }
     return new Promise<R>((resolve, reject) => {
-      const w = new RecvWaiter(resolve, reject, iter);
-      q.push(w);
-      if (signal !== undefined) watchAbort(signal, w);
+      const w = new WatchedRecv(resolve, reject, iter);
+      q.pushParked(w, undefined);
+      watchAbort(signal, w);
     });
   }
 

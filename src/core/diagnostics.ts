@@ -15,11 +15,19 @@
  * Environment: `SLUICE_TRACE=1` records the stack where each operation parks (costly: one
  * `Error` per park) and prints it in the report; `SLUICE_REPORT=0` turns the report off.
  */
-import type { QueueNode, WaitQueue } from "./waitq.js";
 
 /** @internal Anything that owns wait queues and can name itself in a report. */
 export interface Boundary {
   describe(): string;
+}
+
+/** @internal What diagnostics reads of a queue of parked operations (a WaitQueue or a channel's WaitRing). */
+export interface ParkedQueue {
+  readonly owner: Boundary;
+  readonly role: string;
+  readonly length: number;
+  /** The oldest parked entries, at most `max`. */
+  oldest(max: number): object[];
 }
 
 /** One non-empty wait queue, as reported by `parkedWork()`. */
@@ -54,7 +62,7 @@ let reportOn = envFlag("SLUICE_REPORT", true);
 let traceOn = envFlag("SLUICE_TRACE", false);
 let hookInstalled = false;
 let reported = false;
-const registry = new Set<WeakRef<WaitQueue<QueueNode>>>();
+const registry = new Set<WeakRef<ParkedQueue>>();
 let pruneAt = 64;
 
 /**
@@ -78,7 +86,7 @@ export function configureDiagnostics(options: DiagnosticsOptions = {}): Required
 }
 
 /** @internal Called by a queue the first time anything parks on it. */
-export function register(q: WaitQueue<QueueNode>): void {
+export function register(q: ParkedQueue): void {
   registry.add(new WeakRef(q));
   if (registry.size >= pruneAt) {
     for (const ref of registry) if (ref.deref() === undefined) registry.delete(ref);
@@ -95,10 +103,10 @@ const OWN_URL = new URL("..", import.meta.url).href;
 const OWN_PATH = decodeURIComponent(new URL("..", import.meta.url).pathname);
 
 /** Where each parked operation parked, while tracing is on (weak: it dies with the waiter). */
-const stacks = new WeakMap<QueueNode, string>();
+const stacks = new WeakMap<object, string>();
 
 /** @internal Records where `w` is parking (called only when tracing is on). */
-export function recordStack(w: QueueNode): void {
+export function recordStack(w: object): void {
   stacks.set(w, captureStack());
 }
 
@@ -126,7 +134,7 @@ export function parkedWork(): ParkedEntry[] {
     const q = ref.deref();
     if (q === undefined || q.length === 0) continue;
     const found: string[] = [];
-    for (let w = q.head; w !== null && found.length < MAX_STACKS; w = w.next) {
+    for (const w of q.oldest(MAX_STACKS)) {
       const at = stacks.get(w);
       if (at !== undefined) found.push(at);
     }

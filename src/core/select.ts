@@ -16,7 +16,7 @@
  * own waiters are parked.
  */
 import { CaseWaiter, Channel, NOTHING, type SelectParent, type WaitOptions } from "./channel.js";
-import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
+import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { ReceiveOnlyChannel } from "./receive-only.js";
 import { signalOf } from "./validate.js";
 
@@ -111,39 +111,42 @@ function poll(cases: readonly SelectCase[]): SelectResult | undefined {
   return { index: chosen, value: undefined, ok: true };
 }
 
-/** A parked select: owns one CaseWaiter per non-nil case. */
-class SelectWaiter extends Abortable implements SelectParent {
+/**
+ * A parked select: owns one CaseWaiter per non-nil case. Flat (it implements Abortable rather
+ * than extending it): one is allocated for every select that parks.
+ */
+class SelectWaiter implements SelectParent, Abortable {
+  abortPrev: Abortable | null = null;
+  abortNext: Abortable | null = null;
+  abortList: Abortable["abortList"] = null;
   readonly nodes: CaseWaiter[] = [];
   constructor(
     private readonly resolve: (r: SelectResult) => void,
     private readonly reject: (e: unknown) => void,
-  ) {
-    super();
-  }
+  ) {}
 
   complete(w: CaseWaiter, value: unknown, ok: boolean): void {
-    this.release(w);
+    this.release();
     this.resolve({ index: w.index, value, ok });
   }
 
-  fail(w: CaseWaiter, error: unknown): void {
-    this.release(w);
+  fail(_w: CaseWaiter, error: unknown): void {
+    this.release();
     this.reject(error);
   }
 
   onAbort(reason: unknown): void {
-    this.release(null);
+    this.release();
     this.reject(reason);
   }
 
-  /** Unlinks every case but the one that fired (already unlinked by its channel). */
-  private release(fired: CaseWaiter | null): void {
-    unwatchAbort(this);
-    for (const n of this.nodes) {
-      if (n !== fired) {
-        n.queue?.remove(n);
-        n.value = undefined;
-      }
+  /** Withdraws every case still parked (the one that fired is already out of its ring). */
+  private release(): void {
+    if (this.abortList !== null) unwatchAbort(this);
+    const nodes = this.nodes;
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i]!;
+      n.ring?.withdraw(n);
     }
   }
 }
@@ -167,29 +170,39 @@ function shuffledIndices(n: number): number[] {
   return order;
 }
 
+function parkCase(sw: SelectWaiter, c: SelectCase, i: number): void {
+  const ch = c.ch;
+  if (ch === null) return;
+  const n = new CaseWaiter(sw, i);
+  sw.nodes.push(n);
+  if (c.op === SEND) ch.sendq.pushParked(n, c.value);
+  else ch.recvq.pushParked(n, undefined);
+}
+
 function park(cases: readonly SelectCase[], signal: AbortSignal | undefined): Promise<SelectResult> {
   // Bounds first, so that a refused select has linked nothing.
+  let duplicates = false;
   for (let i = 0; i < cases.length; i++) {
     const { op, ch } = cases[i]!;
     if (ch === null) continue;
-    if (op === SEND ? ch.sendq.length + sameQueueBefore(cases, i) >= ch.maxParkedSends
-                    : ch.recvq.length + sameQueueBefore(cases, i) >= ch.maxParkedRecvs) {
+    const before = sameQueueBefore(cases, i);
+    if (before > 0) duplicates = true;
+    if (op === SEND ? ch.sendq.length + before >= ch.maxParkedSends
+                    : ch.recvq.length + before >= ch.maxParkedRecvs) {
       if (op === SEND) ch.rejectedSends++;
       else ch.rejectedRecvs++;
       return Promise.reject(ch.busyError(op === SEND ? "send" : "recv"));
     }
   }
-  // Park the cases in a random order, as Go's lock order does: when several cases wait on the
-  // same channel, which one a later partner meets first must be uniformly random too.
-  const order = shuffledIndices(cases.length);
+  // When several cases wait on the same channel, which one a later partner meets first must be
+  // uniformly random too: park them in a random order, as Go's lock order does. Without such
+  // duplicates (the usual select) the order makes no difference, and costs nothing.
   return new Promise<SelectResult>((resolve, reject) => {
     const sw = new SelectWaiter(resolve, reject);
-    for (const i of order) {
-      const { op, ch, value } = cases[i]!;
-      if (ch === null) continue;
-      const n = new CaseWaiter(op === SEND ? value : undefined, sw, i);
-      sw.nodes.push(n);
-      (op === SEND ? ch.sendq : ch.recvq).push(n);
+    if (duplicates) {
+      for (const i of shuffledIndices(cases.length)) parkCase(sw, cases[i]!, i);
+    } else {
+      for (let i = 0; i < cases.length; i++) parkCase(sw, cases[i]!, i);
     }
     if (signal !== undefined) watchAbort(signal, sw);
   });

@@ -17,7 +17,7 @@
  *    `push` is called; a queue never refuses.
  */
 import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
-import { register, recordStack, tracing, type Boundary } from "./diagnostics.js";
+import { register, recordStack, tracing, type Boundary, type ParkedQueue } from "./diagnostics.js";
 
 /** What a `WaitQueue` links: a node of at most one queue (see the invariants above). */
 export interface QueueNode {
@@ -43,7 +43,7 @@ export abstract class Waiter extends Abortable implements QueueNode {
 }
 
 /** A FIFO of parked waiters owned by one boundary (see the invariants at the top of this file). */
-export class WaitQueue<W extends QueueNode> {
+export class WaitQueue<W extends QueueNode> implements ParkedQueue {
   head: W | null = null;
   tail: W | null = null;
   length = 0;
@@ -81,7 +81,10 @@ export class WaitQueue<W extends QueueNode> {
       this.registered = true;
       register(this as WaitQueue<QueueNode>);
     }
-    if (n > this.warnAt && !this.warned) this.warnNow();
+    if (n > this.warnAt && !this.warned) {
+      this.warned = true;
+      warnParked(this);
+    }
   }
 
   /** Unlinks and returns the oldest waiter, or null. */
@@ -110,17 +113,27 @@ export class WaitQueue<W extends QueueNode> {
     this.length--;
   }
 
-  private warnNow(): void {
-    this.warned = true;
-    const what = this.role === "send" ? "senders" : this.role === "recv" ? "receivers" : `${this.role} callers`;
-    process.emitWarning(
-      `${this.length} ${what} parked on ${this.owner.describe()} (threshold ${this.warnAt}). ` +
-        `Each parked operation holds its promise${this.role === "send" ? " and its value" : ""} in memory, ` +
-        `and nothing bounds how many more can park: bound the producers, or set a limit ` +
-        `(e.g. maxParkedSends) so that the boundary rejects with BusyError instead.`,
-      { type: "SluiceWarning", code: this.warnCode },
-    );
+  /** The oldest waiters (at most `max`): for diagnostics. */
+  oldest(max: number): object[] {
+    const out: object[] = [];
+    for (let w = this.head; w !== null && out.length < max; w = w.next as W | null) out.push(w);
+    return out;
   }
+}
+
+/**
+ * Emits the one-time warning of a queue (or a channel's ring) whose parked operations passed
+ * its `warnAt` threshold.
+ */
+export function warnParked(q: ParkedQueue & { readonly warnAt: number; readonly warnCode: string }): void {
+  const what = q.role === "send" ? "senders" : q.role === "recv" ? "receivers" : `${q.role} callers`;
+  process.emitWarning(
+    `${q.length} ${what} parked on ${q.owner.describe()} (threshold ${q.warnAt}). ` +
+      `Each parked operation holds its promise${q.role === "send" ? " and its value" : ""} in memory, ` +
+      `and nothing bounds how many more can park: bound the producers, or set a limit ` +
+      `(e.g. maxParkedSends) so that the boundary rejects with BusyError instead.`,
+    { type: "SluiceWarning", code: q.warnCode },
+  );
 }
 
 /** A caller that only waits to be woken (`WaitGroup.wait`, `Pool.drain`). */
