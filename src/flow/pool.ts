@@ -108,8 +108,9 @@ export interface PoolStats {
   /** Submissions that had to block before being accepted. */
   readonly waited: number;
   /**
-   * From submission to start, of started tasks (ms). With the real clock one task in 8 is timed
-   * (a clock read costs about as much as a small task); with an injected clock, every task.
+   * From submission to start, of started tasks (ms). With an injected clock every task is timed;
+   * with the real clock a sample (a clock read costs about as much as a small task): every task
+   * while they come slower than one a millisecond, about one a millisecond when faster.
    */
   readonly waitTime: SummarySnapshot;
   /** From start to settle (ms); sampled as `waitTime` is. */
@@ -199,6 +200,8 @@ class PoolLink extends Abortable {
 const RESOLVED: Promise<void> = Promise.resolve();
 
 const perfNow = performance.now.bind(performance);
+/** The sampling stride's bound: at least one task in 1024 is timed. */
+const MAX_STRIDE = 1024;
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as PromiseLike<unknown>).then === "function";
@@ -242,12 +245,18 @@ export class Pool implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #now: () => number;
   /**
-   * Time every task (an injected clock: tests want exact figures), or one in 8 (the real clock:
-   * a clock read costs about as much as a whole small task, and three per task would triple
-   * the pool's overhead; a sample of 1 in 8 keeps the summaries meaningful).
+   * Time every task (an injected clock: tests want exact figures), or a sample (the real clock:
+   * a clock read costs about as much as a whole small task, so timing every task would double
+   * the pool's overhead). The sample adapts its stride so that about one task per millisecond
+   * at most is timed: every task while tasks arrive slower than that, one in up to 1024 when
+   * they arrive by the hundreds of thousands per second.
    */
   readonly #timeAll: boolean;
-  #tick = 0;
+  /** Untimed tasks to skip before the next timed one, and the stride it is reset to. */
+  #countdown = 1;
+  #stride = 1;
+  /** When the last timed task was submitted (ms, real clock). */
+  #sampledAt = -Infinity;
   readonly #onError: ((error: unknown) => void) | undefined;
   #closed = false;
   #running = 0;
@@ -390,7 +399,12 @@ export class Pool implements AsyncDisposable {
       this.#rejected++;
       return Promise.reject(this.#closedError());
     }
-    const t = this.#task(task);
+    const timed = this.#sampleNext();
+    if (!timed && this.#startNow()) {
+      this.#startPlain(task);
+      return RESOLVED;
+    }
+    const t = this.#task(task, timed);
     if (this.#admitNow(t) || this.#dropToAdmit(t)) return RESOLVED;
     const refusal = this.#refusal();
     if (refusal !== null) return Promise.reject(refusal);
@@ -411,7 +425,12 @@ export class Pool implements AsyncDisposable {
   trySubmit(task: Task): boolean {
     checkFunction(task, "task");
     if (!this.#closed) {
-      const t = this.#task(task);
+      const timed = this.#sampleNext();
+      if (!timed && this.#startNow()) {
+        this.#startPlain(task);
+        return true;
+      }
+      const t = this.#task(task, timed);
       if (this.#admitNow(t) || this.#dropToAdmit(t)) return true;
     }
     this.#rejected++;
@@ -447,7 +466,7 @@ export class Pool implements AsyncDisposable {
       return Promise.reject(this.#closedError());
     }
     return new Promise<Awaited<R>>((resolve, reject) => {
-      const t = this.#task(task);
+      const t = this.#task(task, this.#sampleNext());
       t.result = (ok, value) => (ok ? resolve(value as Awaited<R>) : reject(value));
       if (signal !== undefined) {
         t.callerSignal = signal;
@@ -572,7 +591,7 @@ export class Pool implements AsyncDisposable {
       owner.stepSettled(entry, false, this.#closedError());
       return;
     }
-    const t = this.#task(NO_TASK);
+    const t = this.#task(NO_TASK, this.#sampleNext());
     t.counted = false;
     t.owner = owner;
     t.entry = entry;
@@ -621,13 +640,38 @@ export class Pool implements AsyncDisposable {
 
   // ---- admission ----
 
-  #task(fn: Task): PoolTask {
+  /**
+   * Whether the next task is one whose wait and run times are measured (see `#timeAll`). When
+   * it is, its submission time is read here, once, and left in `#sampledAt`.
+   */
+  #sampleNext(): boolean {
+    if (this.#timeAll) {
+      this.#sampledAt = this.#now();
+      return true;
+    }
+    if (--this.#countdown > 0) return false;
+    const now = perfNow();
+    const gap = now - this.#sampledAt;
+    this.#sampledAt = now;
+    if (gap < 1) {
+      if (this.#stride < MAX_STRIDE) this.#stride *= 2;
+    } else if (gap > 4 && this.#stride > 1) this.#stride >>= 1;
+    this.#countdown = this.#stride;
+    return true;
+  }
+
+  #task(fn: Task, timed: boolean): PoolTask {
     const t = new PoolTask(this, fn);
-    if (this.#timeAll || (this.#tick++ & 7) === 0) {
+    if (timed) {
       t.timed = true;
-      t.submittedAt = this.#now();
+      t.submittedAt = this.#sampledAt;
     }
     return t;
+  }
+
+  /** Whether work offered now may start at once: a slot is free and nobody waits before it. */
+  #startNow(): boolean {
+    return this.#waiters.length === 0 && this.#queue.length === 0 && this.#slotFree();
   }
 
   /** Starts or queues `t` if that needs no waiting and nobody waits before it. */
@@ -756,6 +800,11 @@ export class Pool implements AsyncDisposable {
 
   #start(t: PoolTask): void {
     t.state = RUNNING;
+    if (t.owner === null && t.result === null && !t.timed && this.#adaptive === null) {
+      // A submit's task, not sampled: nobody waits for its outcome, so it needs no record.
+      this.#startPlain(t.fn);
+      return;
+    }
     this.#running++;
     if (t.timed) {
       const now = this.#now();
@@ -781,6 +830,41 @@ export class Pool implements AsyncDisposable {
     if (!isThenable(r)) this.#settle(t, true, r);
     else if (r instanceof Promise) r.then((v) => this.#settle(t, true, v), (e) => this.#settle(t, false, e));
     else Promise.resolve(r).then((v) => this.#settle(t, true, v), (e) => this.#settle(t, false, e));
+  }
+
+  /**
+   * Starts a task whose outcome nobody waits for (a `submit`/`trySubmit` task that is not timed,
+   * in a pool without an adaptive limit): it is followed by the pool's two shared handlers, so
+   * it costs no per-task record or closure.
+   */
+  #startPlain(fn: Task): void {
+    this.#running++;
+    this.#idleCheck();
+    let r: unknown;
+    try {
+      r = fn(this.#signal);
+    } catch (e) {
+      this.#plainSettled(false, e);
+      return;
+    }
+    if (r instanceof Promise) r.then(this.#plainFulfilled, this.#plainRejected);
+    else if (isThenable(r)) Promise.resolve(r).then(this.#plainFulfilled, this.#plainRejected);
+    else this.#plainSettled(true, r);
+  }
+
+  readonly #plainFulfilled = (): void => this.#plainSettled(true, undefined);
+  readonly #plainRejected = (e: unknown): void => this.#plainSettled(false, e);
+
+  #plainSettled(ok: boolean, value: unknown): void {
+    this.#running--;
+    if (ok) this.#completed++;
+    else {
+      this.#failed++;
+      this.#report(value);
+    }
+    this.#pump();
+    this.#idleCheck();
+    this.#settleIdle();
   }
 
   #settle(t: PoolTask, ok: boolean, value: unknown): void {
