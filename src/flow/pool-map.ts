@@ -40,6 +40,8 @@ class Entry {
   state = PENDING;
   value: unknown = undefined;
   accepted = false;
+  /** An item was pulled for this step (so the pool counts it as completed or failed). */
+  pulled = false;
   next: Entry | null = null;
 }
 
@@ -55,6 +57,10 @@ class StopOnAbort extends Abortable {
 const END: unique symbol = Symbol("end");
 
 function noop(): void {}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as PromiseLike<unknown>).then === "function";
+}
 
 /** @internal */
 export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
@@ -188,6 +194,11 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
         const e = new Entry();
         if (this.#ordered) this.#append(e);
         this.#inWindow++;
+        if (this.#pool.claimSlot()) {
+          e.accepted = true;
+          this.#runClaimed(e);
+          continue;
+        }
         this.#admitting = true;
         this.#pool.admitStep(this, e, this.#signal);
       }
@@ -213,6 +224,39 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
     const e = entry as Entry;
     if (!this.#sync) return this.#stepAsync(e, signal, task);
     // Synchronous source: steps start one at a time in order, so pulling here keeps item order.
+    try {
+      return this.#pullAndCall(e);
+    } finally {
+      task.counted = e.pulled;
+    }
+  }
+
+  /**
+   * A step that claimed a slot at once: pulls its item and calls `fn` without a pool task (the
+   * pool counts the slot; `#claimedDone` frees it), which is how most steps run while the pool
+   * has room. Pulls stay in step order: no step is admitted while this one pulls.
+   */
+  #runClaimed(e: Entry): void {
+    let r: unknown;
+    try {
+      r = this.#sync ? this.#pullAndCall(e) : this.#stepAsync(e, this.#signal, null);
+    } catch (err) {
+      this.#claimedDone(e, false, err);
+      return;
+    }
+    if (r instanceof Promise) r.then((v) => this.#claimedDone(e, true, v), (err) => this.#claimedDone(e, false, err));
+    else if (isThenable(r)) Promise.resolve(r).then((v) => this.#claimedDone(e, true, v), (err) => this.#claimedDone(e, false, err));
+    else this.#claimedDone(e, true, r);
+  }
+
+  /** A claimed step's function settled: free its slot, then record its result. */
+  #claimedDone(e: Entry, ok: boolean, value: unknown): void {
+    this.#pool.releaseSlot(e.pulled, ok);
+    this.#settled(e, ok, value);
+  }
+
+  /** Pulls the next item of a synchronous source and calls `fn` on it; marks `e` EMPTY when there is none. */
+  #pullAndCall(e: Entry): unknown {
     let item: I | typeof END = END;
     if (!this.#exhausted && !this.#stopped) {
       let r: IteratorResult<I>;
@@ -229,17 +273,18 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
       e.state = EMPTY;
       return undefined;
     }
-    task.counted = true;
-    return this.#fn(item, signal);
+    e.pulled = true;
+    return this.#fn(item, this.#signal);
   }
 
-  async #stepAsync(e: Entry, signal: AbortSignal, task: PoolTask): Promise<unknown> {
+  async #stepAsync(e: Entry, signal: AbortSignal, task: PoolTask | null): Promise<unknown> {
     const item = await this.#pull();
     if (item === END) {
       e.state = EMPTY;
       return undefined;
     }
-    task.counted = true;
+    e.pulled = true;
+    if (task !== null) task.counted = true;
     return this.#fn(item, signal);
   }
 

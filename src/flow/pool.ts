@@ -602,6 +602,31 @@ export class Pool implements AsyncDisposable {
     this.#park(t, undefined);
   }
 
+  /**
+   * @internal A map step's fast path: takes a slot now, counted as running, if one is free and
+   * nobody waits before it, in an open pool with a fixed or dynamic concurrency; the caller then
+   * runs its item itself and calls `releaseSlot`. False when the step must go through
+   * `admitStep` instead (no slot, waiters, closed, an adaptive limit, or a task to be timed).
+   */
+  claimSlot(): boolean {
+    if (this.#closed || this.#adaptive !== null || this.#sampleNext() || !this.#startNow()) return false;
+    this.#running++;
+    this.#idleCheck();
+    return true;
+  }
+
+  /** @internal Frees a slot taken by `claimSlot`; `counted`: the step ran an item (completed if `ok`, else failed). */
+  releaseSlot(counted: boolean, ok: boolean): void {
+    this.#running--;
+    if (counted) {
+      if (ok) this.#completed++;
+      else this.#failed++;
+    }
+    this.#pump();
+    this.#idleCheck();
+    this.#settleIdle();
+  }
+
   /** @internal The caller's signal aborted: withdraw the task, or (running) detach its caller. */
   callerAborted(t: PoolTask, reason: unknown): void {
     if (t.state === WAITING || t.state === QUEUED) {
