@@ -86,6 +86,76 @@ export class FloorChannel<T> {
   }
 }
 
+/**
+ * The strictest honest floor: `FloorChannel` without a promise on its fast paths. A send that
+ * need not wait returns `undefined`, a receive that need not wait returns the value itself (or
+ * `DONE`); only an operation that parks returns a promise. `await` of a plain value is still
+ * one microtask hop, so the loops that use it are the same as everyone else's.
+ */
+export class StrictFloorChannel<T> {
+  private readonly buf: (T | undefined)[];
+  private head = 0;
+  private count = 0;
+  private closed = false;
+  private readonly recvq: ((v: T | typeof DONE) => void)[] = [];
+  private readonly sendq: ParkedSend<T>[] = [];
+
+  constructor(private readonly capacity: number) {
+    this.buf = new Array<T | undefined>(capacity).fill(undefined);
+  }
+
+  send(value: T): Promise<void> | undefined {
+    const r = this.recvq.shift();
+    if (r !== undefined) {
+      r(value);
+      return undefined;
+    }
+    if (this.count < this.capacity) {
+      this.put(value);
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.sendq.push({ value, resolve });
+    });
+  }
+
+  recv(): T | typeof DONE | Promise<T | typeof DONE> {
+    if (this.count > 0) {
+      const v = this.buf[this.head] as T;
+      this.buf[this.head] = undefined;
+      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.count--;
+      const s = this.sendq.shift();
+      if (s !== undefined) {
+        this.put(s.value);
+        s.resolve();
+      }
+      return v;
+    }
+    const s = this.sendq.shift();
+    if (s !== undefined) {
+      s.resolve();
+      return s.value;
+    }
+    if (this.closed) return DONE;
+    return new Promise<T | typeof DONE>((resolve) => {
+      this.recvq.push(resolve);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (let r = this.recvq.shift(); r !== undefined; r = this.recvq.shift()) r(DONE);
+  }
+
+  private put(value: T): void {
+    let i = this.head + this.count;
+    if (i >= this.capacity) i -= this.capacity;
+    this.buf[i] = value;
+    this.count++;
+  }
+}
+
 /** What `ResultFloorChannel.recv` resolves with: the shape sluice's contract requires. */
 export type FloorResult<T> = { value: T; ok: true } | { value: undefined; ok: false };
 
@@ -269,3 +339,195 @@ export class MiniSubmitPool {
   };
 }
 
+
+/** A parked receive case of `floorSelect2`: `sel` is shared by the select's two cases. */
+interface CaseWaiter<T> {
+  readonly sel: { fired: boolean; resolve: (r: { index: number; value: T | undefined; ok: boolean }) => void };
+  readonly index: number;
+}
+
+/**
+ * Reference (not a floor of the channel workloads): the least channel with receive cases that
+ * a two-case select can wait on, and that select (`floorSelect2`). Receivers are case waiters in
+ * a plain array; a case whose select already fired is skipped when met and swept out once they
+ * pile up, so a channel that never fires (a `done` channel) does not grow. Resolves a fresh
+ * `{ index, value, ok }`, as sluice's select must.
+ */
+export class SelectFloorChannel<T> {
+  private readonly buf: (T | undefined)[];
+  private head = 0;
+  private count = 0;
+  closed = false;
+  private recvq: CaseWaiter<T>[] = [];
+  private readonly sendq: ParkedSend<T>[] = [];
+
+  constructor(private readonly capacity: number) {
+    this.buf = new Array<T | undefined>(capacity).fill(undefined);
+  }
+
+  send(value: T): Promise<void> {
+    for (let w = this.recvq.shift(); w !== undefined; w = this.recvq.shift()) {
+      if (w.sel.fired) continue;
+      w.sel.fired = true;
+      w.sel.resolve({ index: w.index, value, ok: true });
+      return RESOLVED;
+    }
+    if (this.count < this.capacity) {
+      this.put(value);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => {
+      this.sendq.push({ value, resolve });
+    });
+  }
+
+  /** Whether a receive would complete now. */
+  ready(): boolean {
+    return this.count > 0 || this.sendq.length > 0 || this.closed;
+  }
+
+  /** Receives now (only when `ready()`). */
+  take(): { value: T | undefined; ok: boolean } {
+    if (this.count > 0) {
+      const v = this.buf[this.head] as T;
+      this.buf[this.head] = undefined;
+      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.count--;
+      const s = this.sendq.shift();
+      if (s !== undefined) {
+        this.put(s.value);
+        s.resolve();
+      }
+      return { value: v, ok: true };
+    }
+    const s = this.sendq.shift();
+    if (s !== undefined) {
+      s.resolve();
+      return { value: s.value, ok: true };
+    }
+    return { value: undefined, ok: false };
+  }
+
+  private put(value: T): void {
+    let i = this.head + this.count;
+    if (i >= this.capacity) i -= this.capacity;
+    this.buf[i] = value;
+    this.count++;
+  }
+
+  park(w: CaseWaiter<T>): void {
+    if (this.recvq.length >= 32 && (this.recvq.length & 31) === 0) this.recvq = this.recvq.filter((x) => !x.sel.fired);
+    this.recvq.push(w);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (let w = this.recvq.shift(); w !== undefined; w = this.recvq.shift()) {
+      if (w.sel.fired) continue;
+      w.sel.fired = true;
+      w.sel.resolve({ index: w.index, value: undefined, ok: false });
+    }
+  }
+}
+
+/** A two-case receive select over `SelectFloorChannel`s: a ready case (random among ready ones), or park on both. */
+export function floorSelect2<T>(a: SelectFloorChannel<T>, b: SelectFloorChannel<T>): Promise<{ index: number; value: T | undefined; ok: boolean }> {
+  const ra = a.ready();
+  const rb = b.ready();
+  if (ra || rb) {
+    const index = ra && rb ? (Math.random() < 0.5 ? 0 : 1) : ra ? 0 : 1;
+    const r = (index === 0 ? a : b).take();
+    return Promise.resolve({ index, value: r.value, ok: r.ok });
+  }
+  return new Promise((resolve) => {
+    const sel = { fired: false, resolve };
+    a.park({ sel, index: 0 });
+    b.park({ sel, index: 1 });
+  });
+}
+
+/**
+ * Reference (not a floor): the least ordered `map` over a pull source with `concurrency`
+ * workers, handing results in input order to a consumer that iterates it with `for await`.
+ * Each worker pulls an item when it is free and the window has room, calls `fn`, and stores
+ * the result in its place in a window of `concurrency` entries; `next()` takes them in order.
+ * It is the lazy pool plus the two things a map adds: the source's iterator and a hand-off to
+ * a consumer. No signals, no errors, no counters.
+ */
+export class MiniMap<I, R> implements AsyncIterableIterator<R> {
+  private readonly it: Iterator<I>;
+  private readonly results: (R | undefined)[];
+  private readonly ready: boolean[];
+  private pulled = 0;
+  private consumed = 0;
+  private running = 0;
+  private exhausted = false;
+  private consumer: ((r: IteratorResult<R>) => void) | null = null;
+  private readonly onResult: (() => void)[];
+
+  constructor(
+    source: Iterable<I>,
+    private readonly concurrency: number,
+    private readonly fn: (item: I) => Promise<R>,
+  ) {
+    this.it = source[Symbol.iterator]();
+    this.results = new Array<R | undefined>(concurrency).fill(undefined);
+    this.ready = new Array<boolean>(concurrency).fill(false);
+    this.onResult = [];
+    for (let k = 0; k < concurrency; k++) this.onResult.push(() => this.settled(k));
+    this.fill();
+  }
+
+  next(): Promise<IteratorResult<R>> {
+    const k = this.consumed % this.concurrency;
+    if (this.ready[k]) return Promise.resolve({ value: this.take(k), done: false });
+    if (this.exhausted && this.running === 0) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.consumer = resolve));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<R> {
+    return this;
+  }
+
+  private take(k: number): R {
+    const v = this.results[k] as R;
+    this.results[k] = undefined;
+    this.ready[k] = false;
+    this.consumed++;
+    this.fill();
+    return v;
+  }
+
+  /** Starts items while the window has room. */
+  private fill(): void {
+    while (!this.exhausted && this.pulled - this.consumed < this.concurrency) {
+      const r = this.it.next();
+      if (r.done === true) {
+        this.exhausted = true;
+        break;
+      }
+      const k = this.pulled++ % this.concurrency;
+      this.running++;
+      const done = this.onResult[k] as () => void;
+      void this.fn(r.value).then((v) => {
+        this.results[k] = v;
+        done();
+      });
+    }
+  }
+
+  private settled(k: number): void {
+    this.running--;
+    this.ready[k] = true;
+    const c = this.consumer;
+    if (c === null) return;
+    const head = this.consumed % this.concurrency;
+    if (this.ready[head]) {
+      this.consumer = null;
+      c({ value: this.take(head), done: false });
+    } else if (this.exhausted && this.running === 0) {
+      this.consumer = null;
+      c({ value: undefined, done: true });
+    }
+  }
+}

@@ -13,7 +13,7 @@
  */
 import PQueue from "p-queue";
 import { sampleHeap } from "./heap.js";
-import { loadPool, POOL_MISSING } from "./pool-api.js";
+import { Pool } from "../src/flow/index.js";
 import { W5_DURATION_MS, W5_HEAP_CAP_BYTES, W5_MESSAGE_BYTES, W5_QUEUE } from "./workloads.js";
 
 const template = Buffer.alloc(W5_MESSAGE_BYTES, 0x78);
@@ -60,8 +60,6 @@ export async function runOverload(impl: string, durationMs = W5_DURATION_MS): Pr
     pending = queue.size + queue.pending;
     queue.clear();
   } else if (impl === "pool-bounded") {
-    const Pool = await loadPool();
-    if (Pool === undefined) throw new Error(POOL_MISSING);
     const pool = new Pool({ concurrency: 1, queue: W5_QUEUE, name: "w5" });
     while (performance.now() < end) {
       const msg = makeMessage();

@@ -2,29 +2,40 @@
  * `npm run bench`: sluice against hand-written floors and the npm peers.
  *
  * Every measurement runs in a fresh child process (`bench/worker.ts`), one at a time. Rounds
- * are interleaved: round 1 measures every implementation of every selected workload once, then
- * round 2 again, and so on (the order within a workload rotates each round). The tables show
- * the median over the rounds, and ratios against the floor and sluice measured in the same run.
+ * are interleaved: round 1 measures every implementation of every selected workload once (in
+ * each of its orders), then round 2 again, and so on (the order within a workload rotates each
+ * round). The tables show medians over the rounds; a ratio is the median over the rounds of
+ * the ratio measured within each round (neighbours in time, so a load spike on a shared
+ * machine moves both sides of it).
  *
  * Usage: npm run bench -- [--quick] [--rounds N] [--only W1,W4] [--write] [--help]
- *   --quick      2 rounds (W5: 1), for a first look
- *   --rounds N   N rounds (default 5; W5 runs min(N, 3) rounds: it is a 3 s memory test)
- *   --only IDS   comma-separated workload ids; "W1" also selects "W1-fast", "W4" "W4-pool"
- *   --write      also write the report to bench/RESULTS.md
- * Environment: BENCH_ROUNDS, BENCH_ONLY (as the flags); BENCH_POOL_MODULE (another Pool module).
+ * Environment: BENCH_ROUNDS, BENCH_ONLY (as the flags).
  */
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { poolAvailable, POOL_MISSING } from "./pool-api.js";
-import { W5_HEAP_CAP_BYTES, WORKLOADS, type Measurement, type WorkloadSpec } from "./workloads.js";
+import { parseArgs } from "node:util";
+import { W5_HEAP_CAP_BYTES, WORKLOADS, type Measurement, type Order, type WorkloadSpec } from "./workloads.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 const RESULTS = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
 const CHILD_TIMEOUT_MS = 180_000;
 const MB = 1024 * 1024;
+const ORDER_NAME: Readonly<Record<Order, string>> = { cf: "consumer first", pf: "producer first" };
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --quick       2 rounds (W5: 1), for a first look
+  --rounds N    N rounds (default 5; W5 runs min(N, 3) rounds: it is a 3 s memory test)
+  --only IDS    comma-separated workload ids; "W1" also selects "W1-fast", "W4" "W4-pool"
+  --write       also write the report to bench/RESULTS.md
+  -h, --help    this text
+
+workloads: ${WORKLOADS.map((w) => w.id).join(", ")}
+environment: BENCH_ROUNDS, BENCH_ONLY (as the flags)
+`;
 
 interface Args {
   rounds: number;
@@ -34,34 +45,27 @@ interface Args {
   quick: boolean;
 }
 
-function usage(): never {
-  process.stdout.write(
-    "usage: npm run bench -- [--quick] [--rounds N] [--only W1,W4] [--write]\n" +
-      `workloads: ${WORKLOADS.map((w) => w.id).join(", ")}\n`,
-  );
-  process.exit(0);
-}
-
-function parseArgs(argv: readonly string[]): Args {
-  let quick = false;
-  let rounds: number | undefined = process.env.BENCH_ROUNDS ? Number(process.env.BENCH_ROUNDS) : undefined;
-  let only = process.env.BENCH_ONLY;
-  let write = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--quick") quick = true;
-    else if (a === "--write") write = true;
-    else if (a === "--help" || a === "-h") usage();
-    else if (a === "--rounds") rounds = Number(argv[++i]);
-    else if (a?.startsWith("--rounds=")) rounds = Number(a.slice("--rounds=".length));
-    else if (a === "--only") only = argv[++i];
-    else if (a?.startsWith("--only=")) only = a.slice("--only=".length);
-    else throw new Error(`bench: unknown argument ${JSON.stringify(a)} (try --help)`);
+function readArgs(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      rounds: { type: "string" },
+      only: { type: "string" },
+      write: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
   }
-  const r = rounds ?? (quick ? 2 : 5);
-  if (!Number.isSafeInteger(r) || r < 1) throw new Error(`bench: --rounds must be a positive integer, got ${String(rounds)}`);
-  const list = only?.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  return { rounds: r, overloadRounds: quick ? 1 : Math.min(r, 3), only: list, write, quick };
+  const roundsText = values.rounds ?? process.env.BENCH_ROUNDS;
+  const rounds = roundsText === undefined ? (values.quick ? 2 : 5) : Number(roundsText);
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`bench: --rounds must be a positive integer, got ${JSON.stringify(roundsText)}`);
+  const only = (values.only ?? process.env.BENCH_ONLY)?.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return { rounds, overloadRounds: values.quick ? 1 : Math.min(rounds, 3), only, write: values.write, quick: values.quick };
 }
 
 function selected(w: WorkloadSpec, only: string[] | undefined): boolean {
@@ -70,8 +74,8 @@ function selected(w: WorkloadSpec, only: string[] | undefined): boolean {
 }
 
 /** Runs one measurement in a fresh process; exits the whole run loudly if it fails. */
-function measure(workloadId: string, impl: string): Measurement {
-  const child = spawnSync(process.execPath, ["--import", "tsx", "--expose-gc", WORKER, workloadId, impl], {
+function measure(workloadId: string, impl: string, order: Order | ""): Measurement {
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--expose-gc", WORKER, workloadId, impl, ...(order === "" ? [] : [order])], {
     cwd: ROOT,
     encoding: "utf8",
     timeout: CHILD_TIMEOUT_MS,
@@ -82,7 +86,7 @@ function measure(workloadId: string, impl: string): Measurement {
   const line = child.stdout.trim().split("\n").pop() ?? "";
   if (child.status !== 0 || !line.startsWith("{")) {
     process.stderr.write(
-      `\nbench: FAILED: ${workloadId} ${impl} (exit ${String(child.status)}${child.signal ? `, ${child.signal}` : ""}${child.error ? `, ${child.error.message}` : ""})\n` +
+      `\nbench: FAILED: ${workloadId} ${impl} ${order} (exit ${String(child.status)}${child.signal ? `, ${child.signal}` : ""}${child.error ? `, ${child.error.message}` : ""})\n` +
         `${stderr}\n${child.stdout}\n`,
     );
     process.exit(1);
@@ -92,94 +96,133 @@ function measure(workloadId: string, impl: string): Measurement {
 }
 
 function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 function fmt(x: number, digits = 1): string {
+  if (!Number.isFinite(x)) return "–";
   return x.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-interface Row {
-  impl: string;
-  label: string;
-  skipped?: string;
-  nsPerOp: number;
-  cpuPerOp: number;
-  min: number;
-  max: number;
-  peakMB: number;
-  baseMB: number;
-  extra: Record<string, number>;
-  samples: number;
+function ratioText(r: number): string {
+  return Number.isFinite(r) ? `${fmt(r, 2)}×` : "–";
 }
 
-function summarize(w: WorkloadSpec, results: Map<string, Measurement[]>): Row[] {
-  return w.impls.map((spec) => {
-    const ms = results.get(spec.id) ?? [];
-    const skipped = ms.find((m) => m.skipped !== undefined)?.skipped;
-    const perOp = ms.map((m) => (m.ops > 0 ? m.ns / m.ops : m.ns));
-    const extraKeys = new Set(ms.flatMap((m) => Object.keys(m.extra)));
-    const extra: Record<string, number> = {};
-    for (const k of extraKeys) extra[k] = median(ms.map((m) => m.extra[k] ?? 0));
-    return {
-      impl: spec.id,
-      label: spec.label,
-      skipped,
-      nsPerOp: ms.length > 0 ? median(perOp) : NaN,
-      cpuPerOp: ms.length > 0 ? median(ms.map((m) => (m.ops > 0 ? m.cpuNs / m.ops : m.cpuNs))) : NaN,
-      min: Math.min(...perOp),
-      max: Math.max(...perOp),
-      peakMB: ms.length > 0 ? median(ms.map((m) => m.peakHeap / MB)) : NaN,
-      baseMB: ms.length > 0 ? median(ms.map((m) => m.baseHeap / MB)) : NaN,
-      extra,
-      samples: ms.length,
-    };
-  });
+/** All the measurements of one run: per workload, per implementation, per order, one per round (in round order). */
+type Results = Map<string, Map<string, Map<Order | "", Measurement[]>>>;
+
+function measurements(results: Results, w: string, impl: string, order: Order | ""): Measurement[] {
+  return results.get(w)?.get(impl)?.get(order) ?? [];
 }
 
-function table(w: WorkloadSpec, rows: Row[]): string {
-  const floor = rows.find((r) => r.impl === w.floor);
-  const ref = rows.find((r) => r.impl === w.sluice);
+const perOp = (m: Measurement): number => (m.ops > 0 ? m.ns / m.ops : m.ns);
+const cpuPerOp = (m: Measurement): number => (m.ops > 0 ? m.cpuNs / m.ops : m.cpuNs);
+
+/** Median ns/op of a row. */
+function nsOf(results: Results, w: string, impl: string, order: Order | ""): number {
+  return median(measurements(results, w, impl, order).map(perOp));
+}
+
+/** Median over the rounds of (impl / reference) measured in the same round. */
+function ratio(results: Results, w: string, impl: string, ref: string, order: Order | ""): number {
+  const a = measurements(results, w, impl, order);
+  const b = measurements(results, w, ref, order);
+  const n = Math.min(a.length, b.length);
+  const rs: number[] = [];
+  for (let i = 0; i < n; i++) rs.push(perOp(a[i] as Measurement) / perOp(b[i] as Measurement));
+  return median(rs);
+}
+
+function peakMB(results: Results, w: string, impl: string): number {
+  return median(measurements(results, w, impl, "").map((m) => m.peakHeap / MB));
+}
+
+function orderedTable(w: WorkloadSpec, results: Results): string {
+  const orders = w.orders ?? [];
+  const strict = w.strictFloor ?? w.floor ?? "";
+  const lenient = w.floor ?? "";
+  const head = ["implementation"];
+  for (const o of orders) head.push(`${ORDER_NAME[o]}: ns/msg`, "vs strict floor", "vs floor");
+  if (orders.length > 1) head.push("worst vs strict floor");
+  head.push(`CPU ns/msg (${orders.join(" / ")})`);
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  for (const impl of w.impls) {
+    const cells = [impl.label];
+    const worst: number[] = [];
+    for (const o of orders) {
+      const vsStrict = ratio(results, w.id, impl.id, strict, o);
+      worst.push(vsStrict);
+      cells.push(fmt(nsOf(results, w.id, impl.id, o)), ratioText(vsStrict), ratioText(ratio(results, w.id, impl.id, lenient, o)));
+    }
+    if (orders.length > 1) cells.push(`**${ratioText(Math.max(...worst))}**`);
+    cells.push(orders.map((o) => fmt(median(measurements(results, w.id, impl.id, o).map(cpuPerOp)))).join(" / "));
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+function idleTable(w: WorkloadSpec, results: Results): string {
+  const strict = w.strictFloor ?? "";
+  const head = ["implementation", "burst ns/msg", "vs strict floor", "steady ns/msg (same process, before the idle)", "burst / steady"];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  for (const impl of w.impls) {
+    const ms = measurements(results, w.id, impl.id, "cf");
+    const steady = median(ms.map((m) => m.extra.steadyNs ?? NaN));
+    const slowdown = median(ms.map((m) => perOp(m) / (m.extra.steadyNs ?? NaN)));
+    lines.push(`| ${impl.label} | ${fmt(nsOf(results, w.id, impl.id, "cf"))} | ${ratioText(ratio(results, w.id, impl.id, strict, "cf"))} | ${fmt(steady)} | ${ratioText(slowdown)} |`);
+  }
+  return lines.join("\n");
+}
+
+function plainTable(w: WorkloadSpec, results: Results): string {
   const lines: string[] = [];
   if (w.timed) {
     const head = ["implementation", "ns/op (median)", "min–max", "vs floor", "vs sluice", "CPU ns/op"];
     if (w.heap) head.push("peak heap MB");
     lines.push(`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`);
-    for (const r of rows) {
-      if (r.skipped !== undefined || r.samples === 0) {
-        lines.push(`| ${r.label} | skipped | | | | |${w.heap ? " |" : ""}`);
-        continue;
-      }
-      const vsFloor = floor && floor.samples > 0 ? `${fmt(r.nsPerOp / floor.nsPerOp, 2)}×` : "–";
-      const vsRef = ref && ref.samples > 0 && ref.skipped === undefined ? `${fmt(r.nsPerOp / ref.nsPerOp, 2)}×` : "–";
-      const cells = [r.label, fmt(r.nsPerOp), `${fmt(r.min)}–${fmt(r.max)}`, vsFloor, vsRef, fmt(r.cpuPerOp)];
-      if (w.heap) cells.push(fmt(r.peakMB));
+    for (const impl of w.impls) {
+      const ms = measurements(results, w.id, impl.id, "");
+      const xs = ms.map(perOp);
+      const cells = [
+        impl.label,
+        fmt(median(xs)),
+        `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`,
+        ratioText(ratio(results, w.id, impl.id, w.floor ?? "", "")),
+        ratioText(ratio(results, w.id, impl.id, w.sluice ?? "", "")),
+        fmt(median(ms.map(cpuPerOp))),
+      ];
+      if (w.heap) cells.push(fmt(peakMB(results, w.id, impl.id)));
       lines.push(`| ${cells.join(" | ")} |`);
     }
   } else {
     const head = ["implementation", "accepted", "processed", "pending at end", "peak heap MB", "ran for s", "safety cap hit"];
     lines.push(`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`);
-    for (const r of rows) {
-      if (r.skipped !== undefined || r.samples === 0) {
-        lines.push(`| ${r.label} | skipped | | | | | |`);
-        continue;
-      }
-      const e = r.extra;
+    for (const impl of w.impls) {
+      const ms = measurements(results, w.id, impl.id, "");
+      const e = (k: string): number => median(ms.map((m) => m.extra[k] ?? NaN));
+      const capped = e("capped") > 0;
       lines.push(
-        `| ${r.label} | ${fmt(e.accepted ?? NaN, 0)} | ${fmt(e.processed ?? NaN, 0)} | ${fmt(e.pending ?? NaN, 0)} | ` +
-          `${(e.capped ?? 0) > 0 ? "≥ " : ""}${fmt(r.peakMB)} | ${fmt(e.seconds ?? NaN, 2)} | ` +
-          `${(e.capped ?? 0) > 0 ? `yes (stopped at ${fmt(W5_HEAP_CAP_BYTES / MB, 0)} MB)` : "no"} |`,
+        `| ${impl.label} | ${fmt(e("accepted"), 0)} | ${fmt(e("processed"), 0)} | ${fmt(e("pending"), 0)} | ` +
+          `${capped ? "≥ " : ""}${fmt(peakMB(results, w.id, impl.id))} | ${fmt(e("seconds"), 2)} | ` +
+          `${capped ? `yes (stopped at ${fmt(W5_HEAP_CAP_BYTES / MB, 0)} MB)` : "no"} |`,
       );
     }
   }
-  const base = rows.filter((r) => r.samples > 0 && r.skipped === undefined).map((r) => r.baseMB);
-  const n = Math.max(0, ...rows.map((r) => r.samples));
-  let foot = `_${n} fresh process${n === 1 ? "" : "es"} per row, median shown._`;
-  if (w.heap && base.length > 0) foot += ` _Peak heap is the highest \`heapUsed\` seen; each process starts at about ${fmt(median(base))} MB after a forced gc._`;
-  lines.push("", foot);
   return lines.join("\n");
+}
+
+function table(w: WorkloadSpec, results: Results): string {
+  const body = w.idle === true ? idleTable(w, results) : w.orders !== undefined ? orderedTable(w, results) : plainTable(w, results);
+  const n = Math.max(0, ...w.impls.flatMap((i) => [...(results.get(w.id)?.get(i.id)?.values() ?? [])].map((ms) => ms.length)));
+  let foot = `_${n} fresh process${n === 1 ? "" : "es"} per cell, medians; a ratio is the median of the ratios within each round._`;
+  if (w.heap) {
+    const base = median(w.impls.flatMap((i) => measurements(results, w.id, i.id, "").map((m) => m.baseHeap / MB)));
+    foot += ` _Peak heap is the highest \`heapUsed\` seen; each process starts at about ${fmt(base)} MB after a forced gc._`;
+  }
+  return `${body}\n\n${foot}`;
 }
 
 interface Target {
@@ -189,70 +232,48 @@ interface Target {
   detail: string;
 }
 
-function targets(summaries: Map<string, Row[]>): Target[] {
+function targets(results: Results): Target[] {
   const out: Target[] = [];
-  const row = (w: string, impl: string): Row | undefined => {
-    const r = summaries.get(w)?.find((x) => x.impl === impl);
-    return r && r.samples > 0 && r.skipped === undefined ? r : undefined;
-  };
-  const ratio = (w: string, impl: string, floorImpl: string): number | undefined => {
-    const a = row(w, impl);
-    const b = row(w, floorImpl);
-    return a && b ? a.nsPerOp / b.nsPerOp : undefined;
+  const has = (w: string, impl: string, order: Order | ""): boolean => measurements(results, w, impl, order).length > 0;
+  const limit = (text: string, r: number, max: number, extra = ""): void => {
+    out.push({ text, met: Number.isFinite(r) ? r <= max : undefined, detail: Number.isFinite(r) ? `${fmt(r, 2)}×${extra}` : "not measured" });
   };
   for (const w of ["W1", "W2", "W3"]) {
-    const r = ratio(w, "sluice", "floor");
-    out.push({
-      text: `${w}: sluice await loop within 1.1× of the floor`,
-      met: r === undefined ? undefined : r <= 1.1,
-      detail: r === undefined ? "not measured" : `${fmt(r, 2)}×`,
-    });
-    const s = row(w, "sluice");
-    const peers = (summaries.get(w) ?? []).filter((x) => !x.impl.startsWith("floor") && !x.impl.startsWith("sluice") && x.samples > 0);
-    const slower = peers.filter((p) => s !== undefined && p.nsPerOp <= s.nsPerOp);
-    out.push({
-      text: `${w}: sluice await loop faster than every peer`,
-      met: s === undefined || peers.length === 0 ? undefined : slower.length === 0,
-      detail:
-        s === undefined || peers.length === 0
-          ? "not measured"
-          : slower.length === 0
-            ? `fastest peer ${fmt(Math.min(...peers.map((p) => p.nsPerOp / s.nsPerOp)), 2)}× sluice's time`
-            : `not faster than ${slower.map((p) => `${p.impl} (${fmt(p.nsPerOp / s.nsPerOp, 2)}×)`).join(", ")}`,
-    });
+    for (const o of ["cf", "pf"] as const) {
+      if (!has(w, "sluice", o)) continue;
+      limit(`${w} ${ORDER_NAME[o]}: sluice await loop within 1.2× of the strict floor`, ratio(results, w, "sluice", "floor-strict", o), 1.2);
+      const peers = ["async-channel", "medium", "ts-chan", "ts-chan-unsafe"].filter((p) => has(w, p, o));
+      const faster = peers.map((p) => ({ p, r: ratio(results, w, p, "sluice", o) })).filter((x) => x.r <= 1);
+      out.push({
+        text: `${w} ${ORDER_NAME[o]}: sluice await loop faster than every peer`,
+        met: peers.length === 0 ? undefined : faster.length === 0,
+        detail:
+          faster.length === 0
+            ? `the fastest peer takes ${fmt(Math.min(...peers.map((p) => ratio(results, w, p, "sluice", o))), 2)}× sluice's time`
+            : `not faster than ${faster.map((x) => `${x.p} (${fmt(x.r, 2)}× sluice's time)`).join(", ")}`,
+      });
+    }
   }
-  {
-    const r = ratio("W1-fast", "sluice-try", "sync-ring");
-    out.push({ text: "W1 fast path: trySend/tryRecv within 2× of a synchronous ring", met: r === undefined ? undefined : r <= 2, detail: r === undefined ? "not measured" : `${fmt(r, 2)}×` });
-  }
-  const timeAndHeap = (w: string, impl: string, label: string, limit: number): void => {
-    const r = ratio(w, impl, "lazy-pool");
-    const x = row(w, impl);
+  if (has("W1-fast", "sluice-try", "")) limit("W1 fast path: trySend/tryRecv within 2× of a synchronous ring", ratio(results, "W1-fast", "sluice-try", "sync-ring", ""), 2);
+  const heapNote = (w: string, impl: string): string => `, ${fmt(peakMB(results, w, impl))} MB peak`;
+  const withHeap = (text: string, w: string, impl: string, ref: string, max: number): void => {
+    const r = ratio(results, w, impl, ref, "");
+    const mb = peakMB(results, w, impl);
     out.push({
-      text: `${w}: ${label} within ${limit}× of the lazy pool at ≤ 32 MB peak heap`,
-      met: r === undefined || x === undefined ? undefined : r <= limit && x.peakMB <= 32,
-      detail: r === undefined || x === undefined ? "not measured" : `${fmt(r, 2)}×, ${fmt(x.peakMB)} MB`,
+      text: `${text} at ≤ 32 MB peak heap`,
+      met: Number.isFinite(r) && Number.isFinite(mb) ? r <= max && mb <= 32 : undefined,
+      detail: Number.isFinite(r) ? `${fmt(r, 2)}×${heapNote(w, impl)}` : "not measured",
     });
   };
-  timeAndHeap("W4", "sluice-semaphore", "Semaphore", 2);
-  timeAndHeap("W4", "sluice-errgroup", "ErrGroup", 2);
-  timeAndHeap("W4-pool", "pool-submit", "Pool submit loop", 1.5);
-  timeAndHeap("W4-pool", "pool-map", "Pool map", 1.5);
+  withHeap("W4: Semaphore await loop within 1.15× of a minimal semaphore in the same loop", "W4", "sluice-semaphore", "mini-semaphore", 1.15);
+  withHeap("W4: ErrGroup await loop within 1.15× of a minimal semaphore in the same loop", "W4", "sluice-errgroup", "mini-semaphore", 1.15);
+  withHeap("W4-pool: Pool await submit loop within 1.3× of a minimal submit pool in the same loop", "W4-pool", "pool-submit", "mini-submit", 1.3);
+  withHeap("W4-pool: pool.map within 2.5× of the lazy floor (16 pulling workers)", "W4-pool", "pool-map", "lazy-pool", 2.5);
+  if (has("W5", "pool-bounded", "")) {
+    const mb = peakMB(results, "W5", "pool-bounded");
+    out.push({ text: "W5: the bounded Pool under overload stays at ≤ 32 MB peak heap", met: mb <= 32, detail: `${fmt(mb)} MB` });
+  }
   return out;
-}
-
-/** W5 has no numeric target in the issue: one line that says what it showed. */
-function overloadSummary(summaries: Map<string, Row[]>): string | undefined {
-  const rows = summaries.get("W5");
-  const q = rows?.find((r) => r.impl === "p-queue" && r.samples > 0);
-  const p = rows?.find((r) => r.impl === "pool-bounded" && r.samples > 0 && r.skipped === undefined);
-  if (q === undefined || p === undefined) return undefined;
-  const capped = (q.extra.capped ?? 0) > 0 ? ` (and was stopped by the ${fmt(W5_HEAP_CAP_BYTES / MB, 0)} MB safety cap)` : "";
-  return (
-    `- W5 (no numeric target): the bounded Pool peaked at ${fmt(p.peakMB)} MB with ${fmt(p.extra.pending ?? NaN, 0)} pending at the end; ` +
-    `p-queue's unbounded add peaked at ${fmt(q.peakMB)} MB${capped} with ${fmt(q.extra.pending ?? NaN, 0)} pending, ` +
-    `and processed ${fmt(q.extra.processed ?? NaN, 0)} messages to the Pool's ${fmt(p.extra.processed ?? NaN, 0)} (its consumer starved by GC of the backlog).`
-  );
 }
 
 function loadavg(): string {
@@ -269,11 +290,16 @@ function machine(loadAtStart: string): string {
   ].join("\n");
 }
 
+/** Every (impl, order) cell of a workload, as measured in one round. */
+function cells(w: WorkloadSpec): { impl: string; order: Order | "" }[] {
+  const orders: readonly (Order | "")[] = w.orders ?? [""];
+  return w.impls.flatMap((i) => orders.filter((o) => o === "" || i.orders === undefined || i.orders.includes(o)).map((order) => ({ impl: i.id, order })));
+}
+
 function main(): void {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs(process.argv.slice(2));
   const chosen = WORKLOADS.filter((w) => selected(w, args.only));
   if (chosen.length === 0) throw new Error(`bench: --only ${args.only?.join(",")} selects nothing; workloads: ${WORKLOADS.map((w) => w.id).join(", ")}`);
-  const pool = poolAvailable();
   const started = new Date();
   const loadAtStart = loadavg();
   if ((os.loadavg()[0] ?? 0) > os.cpus().length / 2) {
@@ -284,39 +310,30 @@ function main(): void {
     `sluice bench: ${chosen.map((w) => w.id).join(", ")}; ${args.rounds} round${args.rounds === 1 ? "" : "s"}` +
       `${chosen.some((w) => !w.timed) ? ` (W5: ${args.overloadRounds})` : ""}; one fresh process per measurement\n`,
   );
-  if (!pool) process.stdout.write(`note: ${POOL_MISSING}\n`);
 
-  const results = new Map<string, Map<string, Measurement[]>>(chosen.map((w) => [w.id, new Map()]));
+  const results: Results = new Map(chosen.map((w) => [w.id, new Map()]));
   for (let round = 0; round < args.rounds; round++) {
     for (const w of chosen) {
       if (!w.timed && round >= args.overloadRounds) continue;
-      const impls = w.impls.filter((i) => pool || i.needsPool !== true);
-      if (impls.length === 0) continue;
-      const k = round % impls.length;
-      const order = [...impls.slice(k), ...impls.slice(0, k)];
+      const all = cells(w);
+      const k = round % all.length;
       const parts: string[] = [];
-      for (const impl of order) {
-        const m = measure(w.id, impl.id);
-        const byImpl = results.get(w.id) as Map<string, Measurement[]>;
-        byImpl.set(impl.id, [...(byImpl.get(impl.id) ?? []), m]);
-        parts.push(m.skipped !== undefined ? `${impl.id} skipped` : w.timed ? `${impl.id} ${fmt(m.ns / m.ops)}` : `${impl.id} ${fmt(m.peakHeap / MB)} MB`);
+      for (const { impl, order } of [...all.slice(k), ...all.slice(0, k)]) {
+        const m = measure(w.id, impl, order);
+        const byImpl = results.get(w.id)!;
+        const byOrder = byImpl.get(impl) ?? new Map<Order | "", Measurement[]>();
+        byImpl.set(impl, byOrder);
+        byOrder.set(order, [...(byOrder.get(order) ?? []), m]);
+        parts.push(`${impl}${order === "" ? "" : `/${order}`} ${w.timed ? fmt(perOp(m)) : `${fmt(m.peakHeap / MB)} MB`}`);
       }
       process.stderr.write(`  round ${round + 1}/${args.rounds} ${w.id}: ${parts.join(", ")}${w.timed ? " ns/op" : ""}\n`);
     }
   }
 
-  const summaries = new Map<string, Row[]>();
-  const sections: string[] = [];
-  for (const w of chosen) {
-    const rows = summarize(w, results.get(w.id) as Map<string, Measurement[]>);
-    summaries.set(w.id, rows);
-    const note = w.impls.some((i) => i.needsPool === true) && !pool ? `\n\n_${POOL_MISSING}._` : "";
-    sections.push(`### ${w.title}\n\n${table(w, rows)}${note}`);
-  }
-  const tgs = targets(summaries).filter((t) => t.met !== undefined);
-  const targetLines = tgs.map((t) => `- ${t.met ? "met" : "**MISSED**"}: ${t.text} (${t.detail})`);
-  const w5 = overloadSummary(summaries);
-  if (w5 !== undefined) targetLines.push(w5);
+  const sections = chosen.map((w) => `### ${w.title}\n\n${table(w, results)}`);
+  const targetLines = targets(results)
+    .filter((t) => t.met !== undefined)
+    .map((t) => `- ${t.met ? "met" : "**MISSED**"}: ${t.text} (${t.detail})`);
   const seconds = (performance.now() - t0) / 1000;
   const report = [
     "## Machine",
@@ -327,7 +344,7 @@ function main(): void {
     "## Results",
     "",
     sections.join("\n\n"),
-    ...(targetLines.length > 0 ? ["", "## Targets (issue 3 §4, issue 4 \"Proof and speed\")", "", ...targetLines] : []),
+    ...(targetLines.length > 0 ? ["", "## Targets (issue 12; the earlier issues' targets they replace)", "", ...targetLines] : []),
   ].join("\n");
   process.stdout.write(`\n${report}\n`);
   if (args.write) {
@@ -341,19 +358,28 @@ function resultsFile(report: string, args: Args): string {
     "# sluice benchmark results",
     "",
     `Produced by \`npm run bench -- --write\` (${args.rounds} rounds${args.quick ? ", --quick" : ""}${args.only ? `, --only ${args.only.join(",")}` : ""}).`,
+    "",
     "How it measures: each number is one measured pass in a fresh `node` process, after six",
     "warm-up passes of a tenth of the work in the same process with a forced gc after the fourth",
-    "(`bench/worker.ts` says why the gc is not right before the measured pass); rounds are",
-    "interleaved across implementations; the tables show medians and the min–max over the",
-    "rounds. Ratios are taken against the floor and sluice measured in the same run, on wall",
-    "time. The CPU column",
-    "(user + system time of the whole process during the pass, GC threads included) is there",
-    "because the machine may be shared: it moves much less than wall time when other work runs.",
-    "Peak heap is the highest `heapUsed` sampled every 1024 operations and every 5 ms during the",
-    "measured pass (which starts from the heap left by the forced gc and the last two warm-ups).",
-    "The \"floor resolving `{ value, ok }`\" row is not a floor: it is the floor plus the fresh",
-    "result object that sluice's contract requires, to show what that object alone costs.",
-    "Workload code: `bench/channels.ts`, `bench/tasks.ts`, `bench/overload.ts`; floors: `bench/floors.ts`.",
+    "(`bench/worker.ts` says why the gc is not right before the measured pass; W6 measures that",
+    "case on purpose). Rounds are interleaved across implementations and orders; the tables show",
+    "medians over the rounds, and each ratio is the median of the ratios measured within each",
+    "round, on wall time. The CPU column (user + system time of the whole process during the",
+    "pass, GC threads included) is there because the machine may be shared: it moves much less",
+    "than wall time when other work runs.",
+    "",
+    "The channel workloads run in both orders: consumer first (the consumers wait on an empty",
+    "channel, so every send hands its value to a parked receiver, as a service's workers wait",
+    "for work) and producer first (the buffer fills and receives mostly find a value). The",
+    "headline of a row is its worst order against the strict floor, which returns the value",
+    "itself (no promise) whenever an operation need not wait; the other floor returns",
+    "`Promise.resolve(v)` there. The reference rows are not floors: the floor resolving",
+    "`{ value, ok }` shows what the fresh result object of sluice's contract costs by itself,",
+    "the minimal select, semaphore, submit pool and map show what a loop of that shape costs",
+    "with the least code. Peak heap is the highest `heapUsed` sampled every 1024 operations and",
+    "every 5 ms during the measured pass.",
+    "Workload code: `bench/channels.ts`, `bench/tasks.ts`, `bench/overload.ts`; floors and",
+    "references: `bench/floors.ts`.",
     "",
     report,
     "",

@@ -11,12 +11,12 @@
  * implementation hands results back).
  */
 import { ErrGroup, Semaphore } from "../src/index.js";
+import { Pool } from "../src/flow/index.js";
 import pLimit from "p-limit";
 import PQueue from "p-queue";
 import { Sema } from "async-sema";
-import { lazyPool, MiniSemaphore, MiniSubmitPool } from "./floors.js";
+import { lazyPool, MiniMap, MiniSemaphore, MiniSubmitPool } from "./floors.js";
 import { tick } from "./heap.js";
-import { loadPool, POOL_MISSING } from "./pool-api.js";
 import { W4_CONCURRENCY } from "./workloads.js";
 
 let started = 0;
@@ -35,6 +35,14 @@ function fail(message: string): never {
 function checkResults(results: readonly number[], n: number): void {
   if (results.length !== n) fail(`${results.length} results for ${n} tasks`);
   for (let i = 0; i < n; i++) if (results[i] !== i) fail(`result ${i} is ${String(results[i])}`);
+}
+
+/** The map rows' source: a generator of 0..n-1 (ticking the heap sampler once per item). */
+function* source(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) {
+    tick();
+    yield i;
+  }
 }
 
 /** The input of the Promise.all implementations (built inside the measured pass: about 1 ms). */
@@ -126,8 +134,6 @@ const IMPLS: Readonly<Record<string, Run>> = {
   },
 
   async "pool-submit"(n) {
-    const Pool = await loadPool();
-    if (Pool === undefined) throw new Error(POOL_MISSING);
     const pool = new Pool({ concurrency: W4_CONCURRENCY });
     for (let i = 0; i < n; i++) {
       tick();
@@ -138,18 +144,19 @@ const IMPLS: Readonly<Record<string, Run>> = {
     if (s.completed !== n || s.failed !== 0) fail(`pool stats after drain: ${JSON.stringify(s)}`);
   },
 
-  async "pool-map"(n) {
-    const Pool = await loadPool();
-    if (Pool === undefined) throw new Error(POOL_MISSING);
-    const pool = new Pool({ concurrency: W4_CONCURRENCY });
-    function* source(): Generator<number> {
-      for (let i = 0; i < n; i++) {
-        tick();
-        yield i;
-      }
-    }
+  async "mini-map"(n) {
     let next = 0;
-    for await (const r of pool.map(source(), (i) => task(i))) {
+    for await (const r of new MiniMap(source(n), W4_CONCURRENCY, task)) {
+      if (r !== next) fail(`the minimal map yielded ${String(r)}, expected ${next}`);
+      next++;
+    }
+    if (next !== n) fail(`the minimal map yielded ${next} results for ${n} tasks`);
+  },
+
+  async "pool-map"(n) {
+    const pool = new Pool({ concurrency: W4_CONCURRENCY });
+    let next = 0;
+    for await (const r of pool.map(source(n), (i) => task(i))) {
       if (r !== next) fail(`pool.map yielded ${String(r)}, expected ${next}`);
       next++;
     }

@@ -1,28 +1,32 @@
 /**
- * One measurement, in a fresh process: `node --import tsx --expose-gc bench/worker.ts <workload> <impl>`.
+ * One measurement, in a fresh process: `node --import tsx --expose-gc bench/worker.ts <workload> <impl> [cf|pf]`.
  *
  * Timed workloads: four warm-up passes of a tenth of the work each, a forced gc (the base heap is
  * read right after it), two more warm-up passes of a tenth, then the measured pass, sampled for
- * peak heap. The passes after the gc are needed: a full gc that finds no live instance of a class
- * drops the optimized code that depended on that class's (weakly held) hidden classes ("weak
- * objects" in --trace-deopt), and the pass right after it measures re-optimization instead of
- * steady state (sluice's W2 ran 1.5x slower that way, the floor 1.1x). Prints one JSON
- * `Measurement` line on stdout. Any failed correctness check throws: the process exits non-zero.
+ * peak heap. The passes after the gc are there because a full gc that finds no live instance of
+ * a class drops the optimized code that depended on that class's (weakly held) hidden classes
+ * ("weak objects" in --trace-deopt): the pass right after it measures re-optimization. That is
+ * what W6 measures on purpose: steady state first, then a full gc and an idle pause, then a
+ * burst timed from its first message, as a service that went quiet and gets busy again.
+ * Prints one JSON `Measurement` line on stdout. Any failed correctness check throws: the
+ * process exits non-zero.
  */
-import { collectAndMarkBase, startSampling, stopSampling } from "./heap.js";
-import { poolAvailable, POOL_MISSING } from "./pool-api.js";
-import { workload, type Measurement } from "./workloads.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { collectAndMarkBase, forceGc, startSampling, stopSampling } from "./heap.js";
+import { W6_IDLE_MS, workload, type Measurement, type Order } from "./workloads.js";
 
 type Runner = (n: number) => Promise<Record<string, number> | void>;
 
-async function runnerFor(workloadId: string, impl: string): Promise<Runner> {
+async function runnerFor(workloadId: string, impl: string, order: Order): Promise<Runner> {
   switch (workloadId) {
     case "W1":
     case "W1-fast":
     case "W2":
-    case "W3": {
+    case "W3":
+    case "W6": {
       const { runChannelWorkload } = await import("./channels.js");
-      return (n) => runChannelWorkload(workloadId, impl, n);
+      const shape = workloadId === "W6" ? "W1" : workloadId;
+      return (n) => runChannelWorkload(shape, impl, n, order);
     }
     case "W4":
     case "W4-pool": {
@@ -42,33 +46,46 @@ function emit(m: Measurement): void {
   process.stdout.write(`${JSON.stringify(m)}\n`);
 }
 
+/** Times one pass of `n` operations: wall and CPU nanoseconds, and what the run returned. */
+async function timed(run: Runner, n: number): Promise<{ ns: number; cpuNs: number; extra: Record<string, number> }> {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const extra = await run(n);
+  const ns = Number(process.hrtime.bigint() - t0);
+  const c = process.cpuUsage(c0);
+  return { ns, cpuNs: (c.user + c.system) * 1000, extra: extra ?? {} };
+}
+
 async function main(): Promise<void> {
-  const [workloadId, impl] = process.argv.slice(2);
+  const [workloadId, impl, orderArg = ""] = process.argv.slice(2);
   if (workloadId === undefined || impl === undefined) {
-    throw new Error("usage: node --import tsx --expose-gc bench/worker.ts <workload> <impl>");
+    throw new Error("usage: node --import tsx --expose-gc bench/worker.ts <workload> <impl> [cf|pf]");
   }
   const spec = workload(workloadId);
-  const implSpec = spec.impls.find((i) => i.id === impl);
-  if (implSpec === undefined) {
+  if (spec.impls.find((i) => i.id === impl) === undefined) {
     throw new Error(`bench: ${workloadId} has no implementation ${JSON.stringify(impl)}; known: ${spec.impls.map((i) => i.id).join(", ")}`);
   }
-  if (implSpec.needsPool === true && !poolAvailable()) {
-    emit({ workload: workloadId, impl, skipped: POOL_MISSING, ns: 0, cpuNs: 0, ops: 0, peakHeap: 0, baseHeap: 0, extra: {} });
-    return;
+  const orders = spec.orders ?? [];
+  if (orders.length > 0 && !(orders as readonly string[]).includes(orderArg)) {
+    throw new Error(`bench: ${workloadId} runs in the orders ${orders.join(", ")}; got ${JSON.stringify(orderArg)}`);
   }
-  const run = await runnerFor(workloadId, impl);
+  const order = (orders.length > 0 ? orderArg : "cf") as Order;
+  const run = await runnerFor(workloadId, impl, order);
   if (spec.timed) for (let i = 0; i < 4; i++) await run(spec.warmupOps);
   collectAndMarkBase();
   if (spec.timed) for (let i = 0; i < 2; i++) await run(spec.warmupOps);
+  let steadyNs = 0;
+  if (spec.idle === true) {
+    const steady = await timed(run, spec.ops);
+    steadyNs = steady.ns / spec.ops;
+    forceGc();
+    await sleep(W6_IDLE_MS);
+  }
   startSampling();
-  const c0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  const extra = await run(spec.ops);
-  const ns = Number(process.hrtime.bigint() - t0);
-  const c = process.cpuUsage(c0);
+  const m = await timed(run, spec.ops);
   const { peak, base } = stopSampling();
-  const cpuNs = (c.user + c.system) * 1000;
-  emit({ workload: workloadId, impl, ns, cpuNs, ops: spec.ops, peakHeap: peak, baseHeap: base, extra: extra ?? {} });
+  const extra = spec.idle === true ? { ...m.extra, steadyNs } : m.extra;
+  emit({ workload: workloadId, impl, order: orders.length > 0 ? order : "", ns: m.ns, cpuNs: m.cpuNs, ops: spec.ops, peakHeap: peak, baseHeap: base, extra });
   // W5 leaves the unbounded queue's backlog behind on purpose: do not wait for it.
   if (!spec.timed) process.exit(0);
 }

@@ -4,14 +4,21 @@
  * stays light; each child loads only the module of its own workload.
  */
 
+/**
+ * The order in which a channel workload starts its two sides: "cf", consumers first (they wait
+ * on an empty channel, so every send hands off to a parked receiver: a service's workers), or
+ * "pf", producers first (they fill the buffer; receives mostly find a value).
+ */
+export type Order = "cf" | "pf";
+
 /** One implementation of a workload, as a row of its table. */
 export interface ImplSpec {
   /** Passed to the child on its command line. */
   readonly id: string;
   /** Shown in the table. */
   readonly label: string;
-  /** Needs `src/flow/pool.ts` (skipped with a note while it does not exist). */
-  readonly needsPool?: boolean;
+  /** Measured only in these orders (default: every order of the workload). */
+  readonly orders?: readonly Order[];
 }
 
 /** A workload: one table. */
@@ -24,6 +31,12 @@ export interface WorkloadSpec {
   readonly warmupOps: number;
   /** The floor implementation's id (ratios are taken against it). */
   readonly floor: string | undefined;
+  /** A second floor, stricter or looser (channel workloads: the one with a promise-free fast path). */
+  readonly strictFloor?: string;
+  /** The orders it runs in (channel workloads); one table column group per order. */
+  readonly orders?: readonly Order[];
+  /** The burst-after-idle workload (W6): the child measures steady state, idles, then a burst. */
+  readonly idle?: boolean;
   /** The sluice implementation the "vs sluice" column is taken against. */
   readonly sluice: string | undefined;
   /** Whether peak heap is sampled and shown. */
@@ -44,6 +57,8 @@ export const W4_CONCURRENCY = 16;
 export const W5_DURATION_MS = 3_000;
 export const W5_MESSAGE_BYTES = 10 * 1024;
 export const W5_QUEUE = 64;
+export const W6_BURST = 20_000;
+export const W6_IDLE_MS = 300;
 /** W5 stops producing when the heap passes this, so that the unbounded run cannot take the machine down. */
 export const W5_HEAP_CAP_BYTES = 1024 * 1024 * 1024;
 
@@ -54,26 +69,38 @@ const channelPeers: readonly ImplSpec[] = [
   { id: "ts-chan-unsafe", label: "ts-chan 0.6.0 (unsafe: no yield)" },
 ];
 
-const floorResult: ImplSpec = { id: "floor-result", label: "floor resolving `{ value, ok }` (reference)" };
+const BOTH: readonly Order[] = ["cf", "pf"];
 
-export const WORKLOADS: readonly WorkloadSpec[] = [
-  {
-    id: "W1",
-    title: `W1 SPSC: ${W1_MESSAGES.toLocaleString("en")} numbers through capacity ${CHANNEL_CAPACITY}, await send / await recv`,
-    ops: W1_MESSAGES,
-    warmupOps: W1_MESSAGES / 10,
+/** The rows of W1, W2, W3. */
+const channelImpls: readonly ImplSpec[] = [
+  { id: "floor-strict", label: "strict floor: minimal ring + promise waiters, no promise when it need not wait" },
+  { id: "floor", label: "floor: the same, `Promise.resolve` on its fast paths" },
+  { id: "floor-result", label: "reference: floor resolving a fresh `{ value, ok }`" },
+  { id: "sluice", label: "sluice Channel (await recv loop)" },
+  { id: "sluice-iter", label: "sluice Channel (for await)" },
+  { id: "floor-select", label: "reference: minimal 2-case select loop (recv ch, recv quit)" },
+  { id: "sluice-select", label: "sluice select([recv(ch), recv(done(signal))]) loop" },
+  ...channelPeers,
+];
+
+function channelWorkload(id: string, title: string, ops: number): WorkloadSpec {
+  return {
+    id,
+    title,
+    ops,
+    warmupOps: ops / 10,
     floor: "floor",
+    strictFloor: "floor-strict",
     sluice: "sluice",
     heap: false,
     timed: true,
-    impls: [
-      { id: "floor", label: "floor: minimal ring + promise waiters" },
-      floorResult,
-      { id: "sluice", label: "sluice Channel (await recv loop)" },
-      { id: "sluice-iter", label: "sluice Channel (for await)" },
-      ...channelPeers,
-    ],
-  },
+    orders: BOTH,
+    impls: channelImpls,
+  };
+}
+
+export const WORKLOADS: readonly WorkloadSpec[] = [
+  channelWorkload("W1", `W1 SPSC: ${W1_MESSAGES.toLocaleString("en")} numbers through capacity ${CHANNEL_CAPACITY}, await send / await recv`, W1_MESSAGES),
   {
     id: "W1-fast",
     title: `W1 fast path: ${(10 * W1_MESSAGES).toLocaleString("en")} numbers (W1's million, ten times over, to time more than a few ms) through capacity ${CHANNEL_CAPACITY}, trySend until full / tryRecv until empty`,
@@ -88,38 +115,12 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
       { id: "sluice-try", label: "sluice trySend / tryRecv" },
     ],
   },
-  {
-    id: "W2",
-    title: `W2 rendezvous: ${W2_MESSAGES.toLocaleString("en")} numbers through capacity 0, await send / await recv`,
-    ops: W2_MESSAGES,
-    warmupOps: W2_MESSAGES / 10,
-    floor: "floor",
-    sluice: "sluice",
-    heap: false,
-    timed: true,
-    impls: [
-      { id: "floor", label: "floor: minimal ring + promise waiters" },
-      floorResult,
-      { id: "sluice", label: "sluice Channel (await recv loop)" },
-      ...channelPeers,
-    ],
-  },
-  {
-    id: "W3",
-    title: `W3 MPMC: ${W3_PRODUCERS} producers x ${W3_PER_PRODUCER.toLocaleString("en")}, ${W3_CONSUMERS} consumers, capacity ${CHANNEL_CAPACITY}, exactly-once checked`,
-    ops: W3_PRODUCERS * W3_PER_PRODUCER,
-    warmupOps: (W3_PRODUCERS * W3_PER_PRODUCER) / 10,
-    floor: "floor",
-    sluice: "sluice",
-    heap: false,
-    timed: true,
-    impls: [
-      { id: "floor", label: "floor: minimal ring + promise waiters" },
-      floorResult,
-      { id: "sluice", label: "sluice Channel (await recv loop)" },
-      ...channelPeers,
-    ],
-  },
+  channelWorkload("W2", `W2 rendezvous: ${W2_MESSAGES.toLocaleString("en")} numbers through capacity 0, await send / await recv`, W2_MESSAGES),
+  channelWorkload(
+    "W3",
+    `W3 MPMC: ${W3_PRODUCERS} producers x ${W3_PER_PRODUCER.toLocaleString("en")}, ${W3_CONSUMERS} consumers, capacity ${CHANNEL_CAPACITY}, exactly-once checked`,
+    W3_PRODUCERS * W3_PER_PRODUCER,
+  ),
   {
     id: "W4",
     title: `W4: ${W4_TASKS.toLocaleString("en")} \`async () => i\` tasks under concurrency ${W4_CONCURRENCY}`,
@@ -151,8 +152,9 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
     impls: [
       { id: "lazy-pool", label: `floor: lazy pool (${W4_CONCURRENCY} pulling workers)` },
       { id: "mini-submit", label: "reference: minimal submit pool, same await-submit loop" },
-      { id: "pool-submit", label: "Pool: await submit loop + drain()", needsPool: true },
-      { id: "pool-map", label: "Pool: for await of pool.map(source, fn)", needsPool: true },
+      { id: "pool-submit", label: "Pool: await submit loop + drain()" },
+      { id: "mini-map", label: `reference: minimal ordered map (${W4_CONCURRENCY} workers, a generator source, for await)` },
+      { id: "pool-map", label: "Pool: for await of pool.map(generator, fn)" },
     ],
   },
   {
@@ -166,7 +168,29 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
     timed: false,
     impls: [
       { id: "p-queue", label: "p-queue 9.3.5: un-awaited add, concurrency 1 (unbounded)" },
-      { id: "pool-bounded", label: `Pool({ concurrency: 1, queue: ${W5_QUEUE} }): await submit`, needsPool: true },
+      { id: "pool-bounded", label: `Pool({ concurrency: 1, queue: ${W5_QUEUE} }): await submit` },
+    ],
+  },
+  {
+    id: "W6",
+    title:
+      `W6 burst after idle: W1 consumer first, warmed up, then a full gc and ${W6_IDLE_MS} ms idle (as a quiet service), ` +
+      `then a burst of ${W6_BURST.toLocaleString("en")} messages, timed from its first message`,
+    ops: W6_BURST,
+    warmupOps: W1_MESSAGES / 10,
+    floor: "floor",
+    strictFloor: "floor-strict",
+    sluice: "sluice",
+    heap: false,
+    timed: true,
+    idle: true,
+    orders: ["cf"],
+    impls: [
+      { id: "floor-strict", label: "strict floor" },
+      { id: "floor", label: "floor (`Promise.resolve` fast paths)" },
+      { id: "sluice", label: "sluice Channel (await recv loop)" },
+      { id: "sluice-iter", label: "sluice Channel (for await)" },
+      { id: "sluice-select", label: "sluice select loop" },
     ],
   },
 ];
@@ -182,8 +206,8 @@ export function workload(id: string): WorkloadSpec {
 export interface Measurement {
   readonly workload: string;
   readonly impl: string;
-  /** Set when the measurement could not run (e.g. the Pool module is missing). */
-  readonly skipped?: string;
+  /** The order of a channel workload ("cf", "pf"), or "" for the others. */
+  readonly order: Order | "";
   /** Wall time of the measured pass in nanoseconds. */
   readonly ns: number;
   /** CPU time (user + system, all threads of the process) of the measured pass in nanoseconds. */
@@ -193,6 +217,6 @@ export interface Measurement {
   readonly peakHeap: number;
   /** `heapUsed` right after the forced gc that precedes the last two warm-up passes, in bytes. */
   readonly baseHeap: number;
-  /** Workload-specific counts (W5: produced, processed, pending, capped). */
+  /** Workload-specific counts (W5: produced, processed, pending, capped; W6: steadyNs, the same process's steady ns/op before it idled). */
   readonly extra: Readonly<Record<string, number>>;
 }
