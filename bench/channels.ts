@@ -23,7 +23,7 @@ import { CHANNEL_CAPACITY, W3_CONSUMERS, W3_PRODUCERS, type Order } from "./work
 /** One implementation's version of the two channel shapes. */
 interface ChannelImpl {
   /** One producer sends 0..n-1, one consumer receives them; resolves once all are received. */
-  spsc(capacity: number, n: number, order: Order): Promise<void>;
+  spsc(capacity: number, n: number, order: Order, pause?: Pause): Promise<void>;
   /** `producers` producers send disjoint ranges, `consumers` consumers receive; checks exactly-once. */
   mpmc(capacity: number, producers: number, perProducer: number, consumers: number, order: Order): Promise<void>;
 }
@@ -62,10 +62,14 @@ class Bitmap {
   }
 }
 
+/** Awaited between the start of the consumer and that of the producer (W6: a quiet period with the consumer waiting). */
+type Pause = () => Promise<void>;
+
 /** Starts one producer and one consumer in `order`, and waits for both. */
-async function pair(produce: () => Promise<void>, consume: () => Promise<void>, order: Order): Promise<void> {
+async function pair(produce: () => Promise<void>, consume: () => Promise<void>, order: Order, pause?: Pause): Promise<void> {
   if (order === "cf") {
     const c = consume();
+    if (pause !== undefined) await pause();
     await produce();
     await c;
   } else {
@@ -95,7 +99,7 @@ async function crowd(
 }
 
 const floorStrict: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new StrictFloorChannel<number>(capacity);
     const check = new InOrder();
     await pair(
@@ -111,6 +115,7 @@ const floorStrict: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -138,7 +143,7 @@ const floorStrict: ChannelImpl = {
 };
 
 const floor: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new FloorChannel<number>(capacity);
     const check = new InOrder();
     await pair(
@@ -154,6 +159,7 @@ const floor: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -181,7 +187,7 @@ const floor: ChannelImpl = {
 };
 
 const floorResult: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new ResultFloorChannel<number>(capacity);
     const check = new InOrder();
     await pair(
@@ -197,6 +203,7 @@ const floorResult: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -225,7 +232,7 @@ const floorResult: ChannelImpl = {
 
 /** A consumer that waits with `select([recv(ch), recv(quit)])`, the usual loop of a worker that can be stopped. */
 const floorSelect: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new SelectFloorChannel<number>(capacity);
     const quit = new SelectFloorChannel<number>(0);
     const check = new InOrder();
@@ -242,6 +249,7 @@ const floorSelect: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -270,7 +278,7 @@ const floorSelect: ChannelImpl = {
 };
 
 const sluice: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new Channel<number>(capacity);
     const check = new InOrder();
     await pair(
@@ -286,6 +294,7 @@ const sluice: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -313,7 +322,7 @@ const sluice: ChannelImpl = {
 };
 
 const sluiceIter: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new Channel<number>(capacity);
     const check = new InOrder();
     await pair(
@@ -325,6 +334,7 @@ const sluiceIter: ChannelImpl = {
         for await (const v of ch) check.see(v);
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -348,7 +358,7 @@ const sluiceIter: ChannelImpl = {
 };
 
 const sluiceSelect: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = new Channel<number>(capacity);
     const stop = new AbortController();
     const cases = [recv(ch), recv(done(stop.signal))];
@@ -366,6 +376,7 @@ const sluiceSelect: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -396,7 +407,7 @@ const sluiceSelect: ChannelImpl = {
 
 /** async-channel: `push` / `get`; `get` rejects with its ChannelClosedError once closed and drained. */
 const asyncChannel: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     // An async-channel Channel is a thenable: it is never awaited or returned here.
     const ch = new AsyncChannel<number>(capacity);
     const check = new InOrder();
@@ -413,6 +424,7 @@ const asyncChannel: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -449,7 +461,7 @@ function mediumOf(capacity: number): ReturnType<typeof mediumChan<number>> {
 }
 
 const medium: ChannelImpl = {
-  async spsc(capacity, n, order) {
+  async spsc(capacity, n, order, pause) {
     const ch = mediumOf(capacity);
     const check = new InOrder();
     await pair(
@@ -465,6 +477,7 @@ const medium: ChannelImpl = {
         }
       },
       order,
+      pause,
     );
     check.end(n);
   },
@@ -498,7 +511,7 @@ const medium: ChannelImpl = {
  */
 function tsChan(unsafe: boolean): ChannelImpl {
   return {
-    async spsc(capacity, n, order) {
+    async spsc(capacity, n, order, pause) {
       const ch = new TsChan<number>(capacity).setUnsafe(unsafe);
       const check = new InOrder();
       await pair(
@@ -514,6 +527,7 @@ function tsChan(unsafe: boolean): ChannelImpl {
           }
         },
         order,
+        pause,
       );
       check.end(n);
     },
@@ -589,10 +603,10 @@ function fastPath(impl: string, n: number): void {
 }
 
 /** Runs `n` operations of `workload` with `impl`, in `order` (ignored by the fast path). */
-export async function runChannelWorkload(workload: string, impl: string, n: number, order: Order): Promise<void> {
+export async function runChannelWorkload(workload: string, impl: string, n: number, order: Order, pause?: Pause): Promise<void> {
   switch (workload) {
     case "W1":
-      return channelImpl(impl).spsc(CHANNEL_CAPACITY, n, order);
+      return channelImpl(impl).spsc(CHANNEL_CAPACITY, n, order, pause);
     case "W2":
       return channelImpl(impl).spsc(0, n, order);
     case "W3": {

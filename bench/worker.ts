@@ -6,8 +6,9 @@
  * peak heap. The passes after the gc are there because a full gc that finds no live instance of
  * a class drops the optimized code that depended on that class's (weakly held) hidden classes
  * ("weak objects" in --trace-deopt): the pass right after it measures re-optimization. That is
- * what W6 measures on purpose: steady state first, then a full gc and an idle pause, then a
- * burst timed from its first message, as a service that went quiet and gets busy again.
+ * what W6 measures on purpose: steady state first, then a consumer that starts and waits while
+ * the process goes quiet (a full gc and a pause), then a burst timed from its first message, as
+ * a service whose workers wait through a quiet period and get busy again.
  * Prints one JSON `Measurement` line on stdout. Any failed correctness check throws: the
  * process exits non-zero.
  */
@@ -15,7 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { collectAndMarkBase, forceGc, startSampling, stopSampling } from "./heap.js";
 import { W6_IDLE_MS, workload, type Measurement, type Order } from "./workloads.js";
 
-type Runner = (n: number) => Promise<Record<string, number> | void>;
+type Runner = (n: number, pause?: () => Promise<void>) => Promise<Record<string, number> | void>;
 
 async function runnerFor(workloadId: string, impl: string, order: Order): Promise<Runner> {
   switch (workloadId) {
@@ -26,7 +27,7 @@ async function runnerFor(workloadId: string, impl: string, order: Order): Promis
     case "W6": {
       const { runChannelWorkload } = await import("./channels.js");
       const shape = workloadId === "W6" ? "W1" : workloadId;
-      return (n) => runChannelWorkload(shape, impl, n, order);
+      return (n, pause) => runChannelWorkload(shape, impl, n, order, pause);
     }
     case "W4":
     case "W4-pool": {
@@ -75,14 +76,27 @@ async function main(): Promise<void> {
   collectAndMarkBase();
   if (spec.timed) for (let i = 0; i < 2; i++) await run(spec.warmupOps);
   let steadyNs = 0;
+  let m: { ns: number; cpuNs: number; extra: Record<string, number> };
   if (spec.idle === true) {
-    const steady = await timed(run, spec.ops);
-    steadyNs = steady.ns / spec.ops;
-    forceGc();
-    await sleep(W6_IDLE_MS);
+    steadyNs = (await timed(run, spec.ops)).ns / spec.ops;
+    // The consumer starts and waits; the process goes quiet (a full gc, as V8 does when idle,
+    // then a pause); then the producer's burst begins, and the clock with it.
+    let t0 = 0n;
+    let c0 = process.cpuUsage();
+    startSampling();
+    await run(spec.ops, async () => {
+      forceGc();
+      await sleep(W6_IDLE_MS);
+      c0 = process.cpuUsage();
+      t0 = process.hrtime.bigint();
+    });
+    const ns = Number(process.hrtime.bigint() - t0);
+    const c = process.cpuUsage(c0);
+    m = { ns, cpuNs: (c.user + c.system) * 1000, extra: {} };
+  } else {
+    startSampling();
+    m = await timed(run, spec.ops);
   }
-  startSampling();
-  const m = await timed(run, spec.ops);
   const { peak, base } = stopSampling();
   const extra = spec.idle === true ? { ...m.extra, steadyNs } : m.extra;
   emit({ workload: workloadId, impl, order: orders.length > 0 ? order : "", ns: m.ns, cpuNs: m.cpuNs, ops: spec.ops, peakHeap: peak, baseHeap: base, extra });

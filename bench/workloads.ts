@@ -174,8 +174,8 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
   {
     id: "W6",
     title:
-      `W6 burst after idle: W1 consumer first, warmed up, then a full gc and ${W6_IDLE_MS} ms idle (as a quiet service), ` +
-      `then a burst of ${W6_BURST.toLocaleString("en")} messages, timed from its first message`,
+      `W6 burst after idle: W1 consumer first, warmed up; then the consumer waits through a full gc and ${W6_IDLE_MS} ms ` +
+      `of quiet (a service's idle worker), then a burst of ${W6_BURST.toLocaleString("en")} messages, timed from its first message`,
     ops: W6_BURST,
     warmupOps: W1_MESSAGES / 10,
     floor: "floor",

@@ -170,6 +170,8 @@ export class WatchedSend implements Parked, Abortable {
 export class CaseWaiter implements Parked {
   ring: WaitRing | null = null;
   slot = 0;
+  /** The select's next case (its cases form a list). */
+  nextCase: CaseWaiter | null = null;
   constructor(
     readonly select: SelectParent,
     /** The case's position in the select. */

@@ -119,7 +119,8 @@ class SelectWaiter implements SelectParent, Abortable {
   abortPrev: Abortable | null = null;
   abortNext: Abortable | null = null;
   abortList: Abortable["abortList"] = null;
-  readonly nodes: CaseWaiter[] = [];
+  /** Its parked cases, linked through `CaseWaiter.nextCase`. */
+  cases: CaseWaiter | null = null;
   constructor(
     private readonly resolve: (r: SelectResult) => void,
     private readonly reject: (e: unknown) => void,
@@ -143,11 +144,7 @@ class SelectWaiter implements SelectParent, Abortable {
   /** Withdraws every case still parked (the one that fired is already out of its ring). */
   private release(): void {
     if (this.abortList !== null) unwatchAbort(this);
-    const nodes = this.nodes;
-    for (let i = 0; i < nodes.length; i++) {
-      const n = nodes[i]!;
-      n.ring?.withdraw(n);
-    }
+    for (let n = this.cases; n !== null; n = n.nextCase) n.ring?.withdraw(n);
   }
 }
 
@@ -174,7 +171,8 @@ function parkCase(sw: SelectWaiter, c: SelectCase, i: number): void {
   const ch = c.ch;
   if (ch === null) return;
   const n = new CaseWaiter(sw, i);
-  sw.nodes.push(n);
+  n.nextCase = sw.cases;
+  sw.cases = n;
   if (c.op === SEND) ch.sendq.pushParked(n, c.value);
   else ch.recvq.pushParked(n, undefined);
 }

@@ -141,7 +141,7 @@ export class WaitRing implements ParkedQueue {
     p.ring = null;
     this.length--;
     const holes = this.used - this.length;
-    if (holes >= MIN_HOLES && holes > this.length) this.relayout(this.mask + 1);
+    if (holes >= MIN_HOLES && holes > this.length) this.squeeze();
     return true;
   }
 
@@ -159,6 +159,27 @@ export class WaitRing implements ParkedQueue {
   private append(): number {
     if (this.used > this.mask) this.relayout(Math.max(INITIAL, 2 * (this.mask + 1)));
     return 3 * ((this.head + this.used++) & this.mask);
+  }
+
+  /** Moves the live entries up over the holes, in place and in order (no allocation). */
+  private squeeze(): void {
+    const s = this.s;
+    const mask = this.mask;
+    let n = 0;
+    for (let j = 0; j < this.used; j++) {
+      const k = 3 * ((this.head + j) & mask);
+      const e = s[k];
+      if (e === undefined) continue;
+      const m = 3 * ((this.head + n++) & mask);
+      if (m !== k) {
+        s[m] = e;
+        s[m + 1] = s[k + 1];
+        s[m + 2] = s[k + 2];
+        s[k] = s[k + 1] = s[k + 2] = undefined;
+        if (typeof e === "object") (e as Parked).slot = m;
+      }
+    }
+    this.used = n;
   }
 
   /** Lays the live entries out again from entry 0, without holes, in a ring of `cap` entries. */
