@@ -257,6 +257,11 @@ export class Pool implements AsyncDisposable {
   #stride = 1;
   /** When the last timed task was submitted (ms, real clock). */
   #sampledAt = -Infinity;
+  /**
+   * A sample `claimSlot` drew and gave up (it declines timed steps): the `admitStep` that follows
+   * takes it, so sampled map steps are timed like any other task.
+   */
+  #owedSample = false;
   readonly #onError: ((error: unknown) => void) | undefined;
   #closed = false;
   #running = 0;
@@ -591,7 +596,9 @@ export class Pool implements AsyncDisposable {
       owner.stepSettled(entry, false, this.#closedError());
       return;
     }
-    const t = this.#task(NO_TASK, this.#sampleNext());
+    const owed = this.#owedSample;
+    this.#owedSample = false;
+    const t = this.#task(NO_TASK, owed || this.#sampleNext());
     t.counted = false;
     t.owner = owner;
     t.entry = entry;
@@ -609,7 +616,11 @@ export class Pool implements AsyncDisposable {
    * `admitStep` instead (no slot, waiters, closed, an adaptive limit, or a task to be timed).
    */
   claimSlot(): boolean {
-    if (this.#closed || this.#adaptive !== null || this.#sampleNext() || !this.#startNow()) return false;
+    if (this.#closed || this.#adaptive !== null || !this.#startNow()) return false;
+    if (this.#sampleNext()) {
+      this.#owedSample = true;
+      return false;
+    }
     this.#running++;
     this.#idleCheck();
     return true;

@@ -678,6 +678,23 @@ describe("Pool: map", () => {
     assert.equal(pool.stats.completed, 6);
   });
 
+  test("with the real clock, map steps are sampled for waitTime and runTime like submitted tasks", async () => {
+    // Steps that find a free slot skip the task record; a sampled one must still be timed.
+    // The stride doubles from 1 while samples come less than 1 ms apart, so 4,000 quick steps
+    // are sampled at least log2(4000) ~ 12 times; losing the sample after the first stride
+    // change would leave 2.
+    const pool = new Pool({ concurrency: 4 });
+    const N = 4000;
+    let n = 0;
+    for await (const v of pool.map(Array.from({ length: N }, (_, i) => i), async (i) => i)) n += v >= 0 ? 1 : 0;
+    assert.equal(n, N);
+    const { runTime, waitTime, completed } = pool.stats;
+    assert.equal(completed, N);
+    assert.ok(runTime.count >= 8, `runTime sampled ${runTime.count} of ${N}`);
+    assert.ok(waitTime.count >= 8, `waitTime sampled ${waitTime.count} of ${N}`);
+    assert.ok(runTime.count < N);
+  });
+
   test("ordered: false yields in completion order", async () => {
     const pool = new Pool({ concurrency: 3 });
     const gates = [deferred(), deferred(), deferred()];
