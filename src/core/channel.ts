@@ -555,25 +555,64 @@ export class Channel<T> implements AsyncIterable<T> {
   }
 }
 
-/** `for await` over a channel: each `next()` is a receive; done once closed and drained. */
+/**
+ * `for await` over a channel: each `next()` is a receive; done once closed and drained.
+ *
+ * `return()` ends this iteration (the channel stays open): a `next()` still waiting is
+ * withdrawn and resolves `{ done: true }`, so no value sent later is taken by an iteration that
+ * ended (nothing is lost), and every later `next()` is done at once.
+ */
 class ChannelIterator<T> implements AsyncIterableIterator<T> {
+  /** Set by `return()`: the iteration is over. */
+  private ended = false;
+  /** The resolve function of the last `next()` that parked bare (no signal); for `return()`. */
+  private waiting: ((value: IteratorResult<T>) => void) | undefined = undefined;
+  /** The last `next()` that parked with a signal; for `return()`. */
+  private watched: WatchedRecv | undefined = undefined;
+
   constructor(
     private readonly ch: Channel<T>,
     private readonly signal: AbortSignal | undefined,
   ) {}
 
   next(): Promise<IteratorResult<T>> {
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
     const signal = this.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const ch = this.ch;
     const v = ch.take();
     if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
     if (ch.isClosed) return Promise.resolve({ value: undefined, done: true });
-    return ch.parkRecv(true, signal);
+    const q = ch.recvq;
+    if (q.length >= ch.maxParkedRecvs) return ch.parkRecv(true, signal);
+    if (signal === undefined) {
+      return new Promise<IteratorResult<T>>((resolve) => {
+        this.waiting = resolve;
+        q.push(resolve, ITER, undefined);
+      });
+    }
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      const w = new WatchedRecv(resolve, reject, true);
+      this.watched = w;
+      q.pushParked(w, undefined);
+      watchAbort(signal, w);
+    });
   }
 
-  /** Ends this iteration only; the channel stays open. */
+  /** Ends this iteration only; the channel stays open. A waiting `next()` resolves done. */
   return(): Promise<IteratorResult<T>> {
+    this.ended = true;
+    const q = this.ch.recvq;
+    const fn = this.waiting;
+    if (fn !== undefined) {
+      this.waiting = undefined;
+      if (q.withdrawBare(fn)) fn({ value: undefined, done: true });
+    }
+    const w = this.watched;
+    if (w !== undefined) {
+      this.watched = undefined;
+      if (q.withdraw(w)) w.deliver(undefined, false);
+    }
     return Promise.resolve({ value: undefined, done: true });
   }
 

@@ -145,6 +145,25 @@ export class WaitRing implements ParkedQueue {
     return true;
   }
 
+  /**
+   * Withdraws the bare entry whose first slot is `fn`, if it is still live here (leaving a
+   * hole); false when it was already served. O(length): for rare calls only (an iterator's
+   * `return()` while its `next()` waits), never on a hot path.
+   */
+  withdrawBare(fn: (value: any) => void): boolean {
+    const s = this.s;
+    for (let j = 0; j < this.used; j++) {
+      const k = 3 * ((this.head + j) & this.mask);
+      if (s[k] !== fn) continue;
+      s[k] = s[k + 1] = s[k + 2] = undefined;
+      this.length--;
+      const holes = this.used - this.length;
+      if (holes >= MIN_HOLES && holes > this.length) this.squeeze();
+      return true;
+    }
+    return false;
+  }
+
   /** The oldest live entries (at most `max`): for diagnostics. */
   oldest(max: number): object[] {
     const out: object[] = [];

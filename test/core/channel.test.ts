@@ -787,6 +787,58 @@ describe("Channel async iteration", () => {
   });
 });
 
+describe("Channel iterator return()", () => {
+  for (const withSignal of [false, true]) {
+    it(`return() while next() waits${withSignal ? " (with a signal)" : ""}: it resolves done, leaves no receiver, takes no later value`, async () => {
+      const ch = new Channel<number>(0);
+      const iter = withSignal ? ch.values({ signal: new AbortController().signal }) : ch.values();
+      const n = iter.next();
+      assert.equal(ch.stats.parkedReceivers, 1);
+      assert.deepEqual(await iter.return!(), { value: undefined, done: true });
+      assert.deepEqual(await n, { value: undefined, done: true });
+      assert.equal(ch.stats.parkedReceivers, 0);
+      assert.equal(ch.trySend(7), false, "no receiver is left to take a value");
+      const later = ch.send(7);
+      assert.deepEqual(await ch.recv(), { value: 7, ok: true }, "the value goes to a live receiver");
+      await later;
+      assert.deepEqual(await iter.next(), { value: undefined, done: true }, "the ended iteration stays done");
+      assert.equal(ch.closed, false);
+    });
+  }
+
+  it("return() after next() was served does not lose the value", async () => {
+    const ch = new Channel<number>(0);
+    const iter = ch.values();
+    const n = iter.next();
+    assert.equal(ch.trySend(1), true);
+    await iter.return!();
+    assert.deepEqual(await n, { value: 1, done: false });
+  });
+
+  it("randomized: iterators ended mid-wait never swallow a value (every sent value is received once)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), async (plan) => {
+        const ch = new Channel<number>(0);
+        const got: number[] = [];
+        let sent = 0;
+        for (const endFirst of plan) {
+          const iter = ch.values();
+          const n = iter.next();
+          if (endFirst) await iter.return!();
+          const s = ch.send(sent++);
+          const r = await n;
+          if (!r.done) got.push(r.value);
+          else got.push((await ch.recv()).value as number);
+          await s;
+        }
+        assert.deepEqual(got, Array.from({ length: sent }, (_, i) => i));
+        assert.equal(ch.stats.parkedReceivers, 0);
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
+
 describe("Channel maxParkedSends / maxParkedRecvs", () => {
   it("maxParkedSends: when that many senders wait, send rejects at once with BusyError (ERR_BUSY) and the value is not taken", async () => {
     const ch = new Channel<string>(0, { name: "jobs", maxParkedSends: 2 });
