@@ -466,7 +466,8 @@ class JetStreamSource {
         return;
       }
     }
-    msg.term(error instanceof Error ? error.message.slice(0, 200) : "given up");
+    // No reason string: servers before 2.10.4 ignore a "+TERM reason" (the message would stay pending).
+    msg.term();
     this.#termed++;
   }
 
