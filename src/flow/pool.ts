@@ -351,6 +351,11 @@ export class Pool implements AsyncDisposable {
     return this.#queue.length;
   }
 
+  /** The queue's capacity: how many accepted tasks may wait for a slot (the `queue` option). */
+  get queueSize(): number {
+    return this.#queueSize;
+  }
+
   /** Whether `close()` or `abort()` was called. */
   get closed(): boolean {
     return this.#closed;
