@@ -323,8 +323,7 @@ class RedisStreamSource {
   /** Free slots plus free queue of the pool (a queued task means no slot is free). */
   #room(): number {
     const pool = this.#pool;
-    const queueSize = (pool as unknown as { queueSize?: number }).queueSize ?? 0;
-    const room = Math.max(0, pool.concurrency - pool.running) + Math.max(0, queueSize - pool.queued);
+    const room = Math.max(0, pool.concurrency - pool.running) + Math.max(0, pool.queueSize - pool.queued);
     return Math.min(room, MAX_COUNT);
   }
 
