@@ -12,12 +12,19 @@ import type { AddressInfo } from "node:net";
 const MAX_RESPONSE = 1 << 20;
 
 /** Starts `listener` on 127.0.0.1, a random port. */
-export async function listen(listener: RequestListener): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function listen(listener: RequestListener): Promise<{ server: Server; port: number; sockets: Set<Socket>; accepted: { count: number }; close(): Promise<void> }> {
   const server = createServer({ keepAliveTimeout: 5000 }, listener);
+  const sockets = new Set<Socket>();
+  const accepted = { count: 0 };
+  server.on("connection", (socket: Socket) => {
+    accepted.count++;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
-  return { server, port, close: () => closeServer(server) };
+  return { server, port, sockets, accepted, close: () => closeServer(server) };
 }
 
 /** Closes a server and every connection it holds. */
@@ -90,6 +97,11 @@ export class RawClient {
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** Bytes and parsed responses received but not taken by `response()` (0: nothing extra came). */
+  get unread(): number {
+    return this.#ready.length + this.#buffer.length;
   }
 
   #parse(): void {
