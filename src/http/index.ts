@@ -21,3 +21,5 @@ export type {
 export type { Problem } from "./problem.js";
 export { fastifyAdmission } from "./fastify.js";
 export type { FastifyAdmissionOptions } from "./fastify.js";
+export { fetchWithRetry, RetryableResponseError } from "./fetch-with-retry.js";
+export type { FetchWithRetryOptions } from "./fetch-with-retry.js";
