@@ -19,3 +19,7 @@ export type { BatchOptions } from "./batch.js";
 export { tap } from "./tap.js";
 export { rateLimit } from "./rate-limit.js";
 export { LaggedError } from "./errors.js";
+export { merge } from "./merge.js";
+export { fanOut } from "./fan-out.js";
+export { partition } from "./partition.js";
+export type { PartitionOptions } from "./partition.js";
