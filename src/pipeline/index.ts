@@ -23,3 +23,5 @@ export { merge } from "./merge.js";
 export { fanOut } from "./fan-out.js";
 export { partition } from "./partition.js";
 export type { PartitionOptions } from "./partition.js";
+export { Broadcast, Subscription } from "./broadcast.js";
+export type { BroadcastOptions, BroadcastPolicy, BroadcastStats, SubscribeOptions, SubscriptionStats } from "./broadcast.js";
