@@ -1,0 +1,156 @@
+/**
+ * `map(fn, { concurrency, ordered, buffer, deadLetter })`: the stage that transforms each item.
+ *
+ * With concurrency 1 it is one loop: take an item, call `fn`, hand the result on. With more
+ * (a number, or a `ConcurrencyLimit` such as an `AdaptiveLimit`), the items go through a
+ * `Pool`'s `map`, which pulls an item only when a slot is free and never holds more than the
+ * concurrency pulled and not yet handed on; `ordered` keeps input order within that window.
+ */
+import { Channel } from "../core/channel.js";
+import { checkFunction, checkInteger } from "../core/validate.js";
+import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
+import { Pool } from "../flow/pool.js";
+import { InputIterator } from "./input.js";
+import { Meter, Stage, isThenable, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
+
+/** Options of `map`. */
+export interface MapStageOptions<I> extends ItemStageOptions<I> {
+  /**
+   * How many calls of `fn` may run at once: a positive safe integer (default 1) or a
+   * `ConcurrencyLimit` (an `AdaptiveLimit` moves it at run time).
+   */
+  concurrency?: number | ConcurrencyLimit;
+  /** With concurrency above 1: hand results on in input order (default true); false hands them on as they finish. */
+  ordered?: boolean;
+}
+
+/** @internal Checks a `deadLetter` option. */
+export function checkDeadLetter<I>(value: unknown): Channel<DeadLetter<I>> | undefined {
+  if (value !== undefined && !(value instanceof Channel)) {
+    throw new TypeError("options.deadLetter must be a Channel");
+  }
+  return value as Channel<DeadLetter<I>> | undefined;
+}
+
+/** A failure routed to the dead-letter channel, travelling through the pool's map in its item's place. */
+class Failed<I> {
+  constructor(
+    readonly item: I,
+    readonly error: unknown,
+  ) {}
+}
+
+class MapStage<I, O> extends Stage<I, O> {
+  readonly fn: (item: I, signal: AbortSignal) => O | PromiseLike<O>;
+  readonly concurrency: number | ConcurrencyLimit;
+  readonly ordered: boolean;
+  readonly deadLetter: Channel<DeadLetter<I>> | undefined;
+
+  constructor(fn: (item: I, signal: AbortSignal) => O | PromiseLike<O>, options: MapStageOptions<I> | undefined) {
+    super("map", options);
+    this.fn = checkFunction(fn, "fn");
+    const c = options?.concurrency ?? 1;
+    this.concurrency = isConcurrencyLimit(c) ? c : checkInteger(c, "options.concurrency", 1);
+    const ordered = options?.ordered ?? true;
+    if (typeof ordered !== "boolean") throw new TypeError(`options.ordered must be a boolean, got ${typeof ordered}`);
+    this.ordered = ordered;
+    this.deadLetter = checkDeadLetter<I>(options?.deadLetter);
+  }
+
+  run(r: StageRun<I, O>): Promise<void> {
+    return this.concurrency === 1 ? this.#serial(r) : this.#concurrent(r);
+  }
+
+  async #serial(r: StageRun<I, O>): Promise<void> {
+    const { input, output, signal, counters: c } = r;
+    const { fn, deadLetter } = this;
+    const m = new Meter(c, r.now, signal);
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      let got = input.tryRecv();
+      if (got === undefined) got = await m.recv(input);
+      if (!got.ok) break;
+      c.in++;
+      let v: O;
+      try {
+        const p = fn(got.value, signal);
+        v = isThenable(p) ? await p : p;
+      } catch (e) {
+        await m.fail(deadLetter, got.value, e);
+        continue;
+      }
+      if (!output.trySend(v)) await m.send(output, v);
+      c.out++;
+    }
+    m.end();
+  }
+
+  async #concurrent(r: StageRun<I, O>): Promise<void> {
+    const { output, signal, counters: c, now } = r;
+    const { fn, deadLetter } = this;
+    const pool = new Pool({ concurrency: this.concurrency });
+    // Busy time here is the sum of the calls' durations; the meter counts only blocked time.
+    const m = new Meter(c, now, signal, false);
+    const call = (item: I, s: AbortSignal): unknown => {
+      const t = now();
+      const failed = (e: unknown): Failed<I> => {
+        c.busyMs += now() - t;
+        if (deadLetter === undefined) {
+          c.errors++;
+          r.fail(e);
+          throw e;
+        }
+        return new Failed(item, e);
+      };
+      let p: O | PromiseLike<O>;
+      try {
+        p = fn(item, s);
+      } catch (e) {
+        return failed(e);
+      }
+      if (!isThenable(p)) {
+        c.busyMs += now() - t;
+        return p;
+      }
+      return Promise.resolve(p).then((v) => {
+        c.busyMs += now() - t;
+        return v;
+      }, failed);
+    };
+    const results = pool.map(new InputIterator(r.input, c, signal), call, { ordered: this.ordered, signal });
+    try {
+      for (;;) {
+        const next = await results.next();
+        if (next.done === true) break;
+        const v = next.value;
+        if (v instanceof Failed) {
+          const f = v as Failed<I>;
+          await m.fail(deadLetter, f.item, f.error);
+          continue;
+        }
+        if (!output.trySend(v as O)) await m.send(output, v as O);
+        c.out++;
+      }
+    } finally {
+      await results.return?.();
+      pool.close();
+      await pool.drain();
+    }
+  }
+}
+
+/**
+ * A stage that calls `fn(item, signal)` on each item and hands on what it returns (awaited).
+ * `signal` aborts when the pipeline fails or is aborted or stopped.
+ *
+ * Blocks: while the next stage's buffer is full (the stage then stops pulling). Bounded: at most
+ * `concurrency` items in the stage (pulled, not yet handed on). A failure of `fn` fails the
+ * pipeline with that error, unless `deadLetter` is given (then the item goes there and the
+ * stage goes on).
+ *
+ * @example
+ * pipeline(ids, map(async (id, signal) => fetchUser(id, { signal }), { concurrency: 8 }))
+ */
+export function map<I, O>(fn: (item: I, signal: AbortSignal) => O | PromiseLike<O>, options?: MapStageOptions<I>): Stage<I, Awaited<O>> {
+  return new MapStage<I, Awaited<O>>(fn as (item: I, signal: AbortSignal) => Awaited<O>, options);
+}

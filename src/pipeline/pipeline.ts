@@ -1,0 +1,391 @@
+/**
+ * `pipeline(source, ...stages)`: stages joined by bounded channels, run as one unit that fails,
+ * aborts and stops as a whole (ErrGroup-style).
+ *
+ * Invariants of a run (an `Execution`):
+ *  - Links: `links[0]` is the source's channel (the source itself when it is a `Channel`),
+ *    `links[i + 1]` the output of stage `i`, with capacity `stage.buffer`. Every link is
+ *    bounded, so the items alive in a run are at most the sum of the link capacities plus what
+ *    each stage holds (1, its concurrency, or one batch) plus one in the source's pump.
+ *  - `failure` is set once, by the first failure (or the caller's abort), and `ctl` is aborted
+ *    with it in the same step: every stage's signal, every parked send/recv, every running
+ *    `fn`'s signal sees that reason. A stop (`break`, `return()`) aborts `ctl` with an internal
+ *    reason and records no failure.
+ *  - A stage closes its output link when it ends, however it ends; a stage that ends before its
+ *    input did (a stage function that stopped reading) closes its input, and the stage before it
+ *    then ends quietly at its next send (a closed link it was told about, not a failure).
+ *  - `settled` resolves once every stage and the source's pump have settled (nothing running,
+ *    parked or holding a timer for this run) and the source was closed unless it was exhausted;
+ *    only then does `run()` settle or the iteration end or throw.
+ */
+import { Channel } from "../core/channel.js";
+import { ChannelClosedError } from "../core/errors.js";
+import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
+import { checkClock, type Clock } from "../core/clock.js";
+import { observe } from "../core/registry.js";
+import { checkName, checkOptions, signalOf } from "../core/validate.js";
+import { FunctionStage, type StageFunction } from "./function-stage.js";
+import { openSource, type OpenSource, type Source } from "./source.js";
+import { DEFAULT_BUFFER, Stage, StageCounters, reader, runClock, type StageRun, type StageStats } from "./stage.js";
+
+/** A stage as `pipeline` takes it: a factory's result, or a function from one async iterable to another. */
+export type StageLike<I, O> = Stage<I, O> | StageFunction<I, O>;
+
+/** Options of `pipeline(source, ...stages, options)`. */
+export interface PipelineOptions {
+  /** Registers every stage with `sluice/metrics` as kind `"pipeline-stage"`, named `"<name>/<stage>"`. */
+  name?: string;
+  /** The clock for stage timings and `batch`'s `maxWaitMs` (default: the default clock when the run starts). */
+  clock?: Clock;
+  /** Capacity of the channel between an iterable or stream source and the first stage (default 16). */
+  sourceBuffer?: number;
+}
+
+/** Options of `run` and `values`. */
+export interface RunOptions {
+  /** Aborting it aborts the run: everything stops, the source is closed, and the run rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** `pipeline.stats`: one entry per stage, in order. */
+export interface PipelineStats {
+  readonly stages: readonly StageStats[];
+}
+
+/** Ends a run without a failure: the consumer broke out or called `return()`. */
+class Stopped extends Error {
+  constructor() {
+    super("pipeline stopped by its consumer");
+  }
+}
+
+const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
+
+class CallerAbort extends Abortable {
+  constructor(readonly ex: Execution<unknown>) {
+    super();
+  }
+  onAbort(reason: unknown): void {
+    this.ex.fail(reason);
+  }
+}
+
+/** @internal One run of a pipeline. */
+class Execution<T> {
+  readonly ctl = new AbortController();
+  failure: { error: unknown } | null = null;
+  stopped = false;
+  readonly links: Channel<unknown>[] = [];
+  /** Links closed by the stage reading them, before their writer was done. */
+  readonly cancelled = new Set<Channel<unknown>>();
+  readonly output: Channel<T>;
+  readonly settled: Promise<void>;
+  readonly #source: OpenSource<unknown>;
+  readonly #caller = new CallerAbort(this as Execution<unknown>);
+  readonly #opts: { signal: AbortSignal };
+
+  constructor(p: Pipeline<T>, signal: AbortSignal | undefined) {
+    const s = this.ctl.signal;
+    this.#opts = { signal: s };
+    const src = (this.#source = openSource(p.source, p.sourceBuffer));
+    this.links.push(src.link);
+    for (const st of p.stages) this.links.push(new Channel<unknown>(st.buffer));
+    this.output = this.links[this.links.length - 1] as Channel<T>;
+    const clock = p.clock ?? runClock();
+    const now = reader(clock);
+    const fail = (e: unknown): void => this.fail(e);
+    const tasks: Promise<void>[] = [];
+    if (signal !== undefined) {
+      if (signal.aborted) this.fail(signal.reason);
+      else watchAbort(signal, this.#caller);
+    }
+    const pumping = s.aborted ? null : src.pump(s);
+    if (pumping !== null) tasks.push(pumping.then(undefined, (e: unknown) => this.#ended(e, src.link)));
+    p.stages.forEach((st, i) => {
+      const input = this.links[i]!;
+      const output = this.links[i + 1]!;
+      const run: StageRun<unknown, unknown> = { input, output, signal: s, counters: p.counters[i]!, clock, now, fail };
+      tasks.push(this.#stage(st, run));
+    });
+    this.settled = Promise.all(tasks).then(() => this.#finish());
+  }
+
+  async #stage(st: Stage<unknown, unknown>, run: StageRun<unknown, unknown>): Promise<void> {
+    try {
+      if (this.ctl.signal.aborted) return;
+      await st.run(run);
+      // Ended on its own: if its input is not done, whoever writes it must stop.
+      if (!run.input.closed) {
+        this.cancelled.add(run.input);
+        run.input.close();
+        if (run.input === this.links[0]) this.#source.close(undefined);
+      }
+    } catch (e) {
+      this.#ended(e, run.output);
+    } finally {
+      if (!run.output.closed) run.output.close();
+    }
+  }
+
+  /** A task failed with `e` while writing `out`: a stop if `out` was cancelled under it, else a failure. */
+  #ended(e: unknown, out: Channel<unknown>): void {
+    if (e instanceof ChannelClosedError && this.cancelled.has(out)) {
+      if (out === this.links[0]) this.#source.close(undefined);
+      const i = this.links.indexOf(out);
+      const input = i > 0 ? this.links[i - 1] : undefined;
+      if (input !== undefined && !input.closed) {
+        this.cancelled.add(input);
+        input.close();
+        if (input === this.links[0]) this.#source.close(undefined);
+      }
+      return;
+    }
+    this.fail(e);
+  }
+
+  /** Records the first failure and aborts everything with it. */
+  fail(error: unknown): void {
+    if (this.failure !== null || this.stopped) return;
+    this.failure = { error };
+    this.#abort(error);
+  }
+
+  /** The consumer is done: stop everything without a failure. */
+  stop(): Promise<void> {
+    if (this.failure === null && !this.stopped && !this.ctl.signal.aborted) {
+      this.stopped = true;
+      this.#abort(new Stopped());
+    }
+    return this.settled;
+  }
+
+  #abort(reason: unknown): void {
+    unwatchAbort(this.#caller);
+    this.ctl.abort(reason);
+    this.#source.close(reason);
+  }
+
+  #finish(): void {
+    unwatchAbort(this.#caller);
+    if (this.ctl.signal.aborted) this.#source.close(this.ctl.signal.reason);
+  }
+
+  /** Where the consumer's next() lands once the output is closed or the run aborted. */
+  async end(): Promise<IteratorResult<T>> {
+    await this.settled;
+    if (this.failure !== null) throw this.failure.error;
+    return DONE;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.ctl.signal.aborted) return this.end();
+    const r = this.output.tryRecv();
+    if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.end();
+    return this.output.recv(this.#opts).then(
+      (v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()),
+      () => this.end(),
+    );
+  }
+}
+
+class PipelineIterator<T> implements AsyncIterableIterator<T> {
+  #ex: Execution<T> | null = null;
+  #done = false;
+  constructor(
+    readonly p: Pipeline<T>,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#done) return Promise.resolve(DONE);
+    if (this.#ex === null) this.#ex = this.p.start(this.signal);
+    return this.#ex.next().then(
+      (r) => {
+        if (r.done === true) this.#done = true;
+        return r;
+      },
+      (e: unknown) => {
+        this.#done = true;
+        throw e;
+      },
+    );
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.#done = true;
+    if (this.#ex === null) this.p.claim();
+    else await this.#ex.stop();
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}
+
+/**
+ * A pipeline: a source and stages, joined by bounded channels. Nothing runs until it is
+ * consumed, once: by iterating it (`for await`, `values({ signal })`) or by `run({ signal })`.
+ *
+ * Bounded: the items alive are at most the sum of the links' buffers plus what each stage holds
+ * (1, its concurrency, or a batch). A slow consumer or last stage slows the first: nothing
+ * grows. The first failure anywhere (a stage's function, the source, a stage function) fails
+ * the whole run with that error, unchanged: every stage's signal fires with it, the source is
+ * closed (`return()`, `destroy()`, `cancel()`; a `Channel` source is closed), and the run
+ * settles only when nothing is left running, parked or holding a timer. An abort does the same
+ * with `signal.reason`. `break` stops it the same way, without an error.
+ *
+ * @example
+ * const p = pipeline(orders, filter(valid), map(enrich, { concurrency: 8 }), batch({ size: 100 }), map(save));
+ * const stats = await p.run({ signal });
+ */
+export class Pipeline<T> implements AsyncIterable<T> {
+  /** @internal */ readonly source: Source<unknown>;
+  /** @internal */ readonly stages: readonly Stage<unknown, unknown>[];
+  /** @internal */ readonly counters: readonly StageCounters[];
+  /** @internal */ readonly clock: Clock | undefined;
+  /** @internal */ readonly sourceBuffer: number;
+  readonly #name: string | undefined;
+  /** Kept alive with the pipeline: the registry holds them weakly. */
+  readonly #observed: readonly object[];
+  #consumed = false;
+
+  /** @internal Use `pipeline(source, ...stages)`. */
+  constructor(source: Source<unknown>, stages: readonly StageLike<unknown, unknown>[], options: PipelineOptions | undefined) {
+    checkOptions(options);
+    this.#name = checkName(options?.name);
+    this.clock = options?.clock === undefined ? undefined : checkClock(options.clock);
+    const sb = options?.sourceBuffer ?? DEFAULT_BUFFER;
+    if (!Number.isSafeInteger(sb) || sb < 0) throw new RangeError(`options.sourceBuffer must be a non-negative safe integer, got ${String(sb)}`);
+    this.sourceBuffer = sb;
+    // Fails at once for a source of no known kind (nothing is read until the run).
+    checkSource(source);
+    this.source = source;
+    this.stages = stages.map((s, i) => {
+      if (s instanceof Stage) return s;
+      if (typeof s === "function") return new FunctionStage(s);
+      throw new TypeError(`stage ${i} must be a stage (map, filter, ...) or a function (input, signal) => AsyncIterable`);
+    });
+    this.counters = this.stages.map((s, i) => new StageCounters(s.name ?? `${s.kind}#${i}`));
+    const name = this.#name;
+    this.#observed =
+      name === undefined
+        ? []
+        : this.counters.map((c) => {
+            const o = { name: `${name}/${c.name}`, get stats(): StageStats { return c.snapshot(); } };
+            observe("pipeline-stage", o, true);
+            return o;
+          });
+  }
+
+  /** The `name` option. */
+  get name(): string | undefined {
+    return this.#name;
+  }
+
+  /** A fresh snapshot: per stage, in order, `{ name, in, out, dropped, errors, busyMs, blockedMs }` of the run (zeros before it). */
+  get stats(): PipelineStats {
+    return { stages: this.counters.map((c) => c.snapshot()) };
+  }
+
+  /** @internal How many stages are registered with the metrics registry. */
+  get observedCount(): number {
+    return this.#observed.length;
+  }
+
+  /** @internal Marks the pipeline consumed; throws if it already was. */
+  claim(): void {
+    if (this.#consumed) throw new Error("a pipeline runs once: it was already consumed");
+    this.#consumed = true;
+  }
+
+  /** @internal */
+  start(signal: AbortSignal | undefined): Execution<T> {
+    this.claim();
+    return new Execution<T>(this, signal);
+  }
+
+  /**
+   * Iterates the last stage's output. `signal` aborts the run (the pending `next()` rejects
+   * with `signal.reason`, once everything has stopped). `break` stops and cleans up everything.
+   *
+   * @example
+   * for await (const row of pipeline(src, map(parse)).values({ signal })) console.log(row);
+   */
+  values(options?: RunOptions): AsyncIterableIterator<T> {
+    const signal = signalOf(options);
+    return new PipelineIterator(this, signal);
+  }
+
+  /** Same as `values()`. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return new PipelineIterator(this, undefined);
+  }
+
+  /**
+   * Runs the pipeline to the end, discarding the last stage's output, and resolves with the
+   * stats once the source ended and everything in flight completed. Rejects with the first
+   * failure, unchanged, or with `signal.reason`, after everything has stopped.
+   *
+   * @example
+   * const { stages } = await pipeline(jobs, map(handle, { concurrency: 4 })).run({ signal });
+   */
+  async run(options?: RunOptions): Promise<PipelineStats> {
+    const signal = signalOf(options);
+    const ex = this.start(signal);
+    const out = ex.output;
+    const opts = { signal: ex.ctl.signal };
+    try {
+      for (;;) {
+        if (ex.ctl.signal.aborted) break;
+        let r = out.tryRecv();
+        if (r === undefined) r = await out.recv(opts);
+        if (!r.ok) break;
+      }
+    } catch {
+      // Aborted while waiting: the failure (or the caller's reason) is in ex.failure.
+    }
+    await ex.end();
+    return this.stats;
+  }
+}
+
+function checkSource(source: unknown): void {
+  const s = source as Record<PropertyKey, unknown> | null;
+  if (source instanceof Channel) return;
+  if (s != null && (typeof s === "object" || typeof s === "string") &&
+      (typeof s[Symbol.asyncIterator] === "function" || typeof s[Symbol.iterator] === "function" || typeof s.getReader === "function")) return;
+  throw new TypeError("source must be a Channel, an iterable, an async iterable, a Node Readable or a web ReadableStream");
+}
+
+function isOptions(x: unknown): x is PipelineOptions {
+  return x !== null && typeof x === "object" && !(x instanceof Stage);
+}
+
+/**
+ * Joins `source` and `stages` into a `Pipeline` (nothing runs until it is consumed). A source is
+ * a `Channel`, an iterable, an async iterable, a Node `Readable` or a web `ReadableStream`; a
+ * stage is `map`, `filter`, `flatMap`, `batch`, `tap`, `rateLimit`, or a function
+ * `(input, signal) => AsyncIterable`. An options object (`{ name, clock, sourceBuffer }`) may
+ * follow the last stage.
+ *
+ * @example
+ * const p = pipeline(readOrders(), filter(isValid), map(enrich, { concurrency: 8 }), batch({ size: 100 }));
+ * for await (const rows of p) await save(rows);
+ */
+export function pipeline<A, B, C, D, E, F, G, H, J>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, s3: StageLike<C, D>, s4: StageLike<D, E>, s5: StageLike<E, F>, s6: StageLike<F, G>, s7: StageLike<G, H>, s8: StageLike<H, J>, options?: PipelineOptions): Pipeline<J>;
+export function pipeline<A, B, C, D, E, F, G, H>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, s3: StageLike<C, D>, s4: StageLike<D, E>, s5: StageLike<E, F>, s6: StageLike<F, G>, s7: StageLike<G, H>, options?: PipelineOptions): Pipeline<H>;
+export function pipeline<A, B, C, D, E, F, G>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, s3: StageLike<C, D>, s4: StageLike<D, E>, s5: StageLike<E, F>, s6: StageLike<F, G>, options?: PipelineOptions): Pipeline<G>;
+export function pipeline<A, B, C, D, E, F>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, s3: StageLike<C, D>, s4: StageLike<D, E>, s5: StageLike<E, F>, options?: PipelineOptions): Pipeline<F>;
+export function pipeline<A, B, C, D, E>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, s3: StageLike<C, D>, s4: StageLike<D, E>, options?: PipelineOptions): Pipeline<E>;
+export function pipeline<A, B, C, D>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, s3: StageLike<C, D>, options?: PipelineOptions): Pipeline<D>;
+export function pipeline<A, B, C>(source: Source<A>, s1: StageLike<A, B>, s2: StageLike<B, C>, options?: PipelineOptions): Pipeline<C>;
+export function pipeline<A, B>(source: Source<A>, s1: StageLike<A, B>, options?: PipelineOptions): Pipeline<B>;
+export function pipeline<A>(source: Source<A>, options?: PipelineOptions): Pipeline<A>;
+export function pipeline(source: Source<unknown>, ...rest: (StageLike<unknown, unknown> | PipelineOptions)[]): Pipeline<unknown>;
+export function pipeline(source: Source<unknown>, ...rest: unknown[]): Pipeline<unknown> {
+  let options: PipelineOptions | undefined;
+  if (rest.length > 0 && isOptions(rest[rest.length - 1])) options = rest.pop() as PipelineOptions;
+  return new Pipeline(source, rest as StageLike<unknown, unknown>[], options);
+}
+

@@ -1,0 +1,203 @@
+/**
+ * What every pipeline stage shares: the `Stage` type the factories return, the options every
+ * factory takes (`name`, `buffer`), the counters behind `pipeline.stats`, and the `Meter` a
+ * stage's loop uses to receive, send and time itself.
+ *
+ * Invariants of a stage run:
+ *  - A stage reads only its input channel and writes only its output channel (and its
+ *    `deadLetter` channel, if any); both are bounded, so a stage holds at most its own
+ *    in-flight items (1, its concurrency, or a batch) beyond what the channels buffer.
+ *  - Time is split three ways: waiting for input (not counted), waiting for room in the output
+ *    (or dead-letter) channel (`blockedMs`), and everything else (`busyMs`). The clock is read
+ *    only when a stage is about to wait and when it resumes, never per item on the fast path.
+ */
+import type { Channel, RecvResult } from "../core/channel.js";
+import { defaultClock, systemClock, type Clock } from "../core/clock.js";
+import { checkInteger, checkName, checkOptions } from "../core/validate.js";
+
+/** The default capacity of the channel after each stage. */
+export const DEFAULT_BUFFER = 16;
+
+/** Options every stage factory takes. */
+export interface StageOptions {
+  /** The stage's name in `pipeline.stats` and in metrics (default: the factory's name and the stage's index, `"map#0"`). */
+  name?: string;
+  /**
+   * Capacity of the bounded channel between this stage and the next (a non-negative safe
+   * integer, default 16; 0 is a hand-off). When it is full the stage waits (`blockedMs`).
+   */
+  buffer?: number;
+}
+
+/**
+ * A failure routed to a dead-letter channel instead of failing the pipeline: the item, the
+ * error, and the stage's name.
+ */
+export interface DeadLetter<I> {
+  readonly item: I;
+  readonly error: unknown;
+  readonly stage: string;
+}
+
+/** Options of the stages that call a function per item and can route its failures. */
+export interface ItemStageOptions<I> extends StageOptions {
+  /**
+   * Where failures of the function go instead of failing the pipeline: each failed item is sent
+   * there as a `DeadLetter` (waiting for room: a full dead-letter channel slows the stage, it
+   * never grows), counted in `errors`, and the stage goes on. A closed dead-letter channel fails
+   * the pipeline. Without it, the first failure fails the whole pipeline.
+   */
+  deadLetter?: Channel<DeadLetter<I>>;
+}
+
+/** One stage's counters in `pipeline.stats` (a fresh snapshot). */
+export interface StageStats {
+  readonly name: string;
+  /** Items received from the previous stage (or the source). */
+  readonly in: number;
+  /** Items sent to the next stage (for `batch`, batches; for `flatMap`, expanded items). */
+  readonly out: number;
+  /** Items that went on no further by design: rejected by `filter`. */
+  readonly dropped: number;
+  /** Calls of the stage's function that failed (routed to `deadLetter`, or the one that failed the pipeline). */
+  readonly errors: number;
+  /**
+   * Milliseconds working: calling the function, awaiting it, waiting on a rate limiter. For a
+   * `map` with concurrency above 1, the sum over its concurrent calls.
+   */
+  readonly busyMs: number;
+  /** Milliseconds waiting for room downstream: high here means a later stage is the bottleneck. */
+  readonly blockedMs: number;
+}
+
+/** @internal The live counters of one stage. */
+export class StageCounters {
+  in = 0;
+  out = 0;
+  dropped = 0;
+  errors = 0;
+  busyMs = 0;
+  blockedMs = 0;
+  constructor(public name: string) {}
+
+  snapshot(): StageStats {
+    return {
+      name: this.name,
+      in: this.in,
+      out: this.out,
+      dropped: this.dropped,
+      errors: this.errors,
+      busyMs: this.busyMs,
+      blockedMs: this.blockedMs,
+    };
+  }
+}
+
+/** @internal A function reading milliseconds: `performance.now` for the real clock (same time, finer), else the clock's. */
+export function reader(clock: Clock): () => number {
+  return clock === systemClock ? () => performance.now() : () => clock.now();
+}
+
+/** @internal What a stage's loop gets for one run. */
+export interface StageRun<I, O> {
+  readonly input: Channel<I>;
+  readonly output: Channel<O>;
+  readonly signal: AbortSignal;
+  readonly counters: StageCounters;
+  readonly clock: Clock;
+  readonly now: () => number;
+  /** Fails the whole run with `error` at once (the first failure wins). */
+  fail(error: unknown): void;
+}
+
+/**
+ * A stage of a pipeline, as returned by `map`, `filter`, `flatMap`, `batch`, `tap` and
+ * `rateLimit`. Opaque: pass it to `pipeline(source, ...stages)`. A stage object holds no state
+ * of its own between runs and may be used in several pipelines.
+ */
+export abstract class Stage<I, O> {
+  /** The factory's name: "map", "filter", ... */
+  readonly kind: string;
+  /** The `name` option, if given. */
+  readonly name: string | undefined;
+  /** The capacity of the channel after this stage. */
+  readonly buffer: number;
+  /** @internal Phantom fields for type inference. */
+  declare readonly _in: (i: I) => void;
+  declare readonly _out: O;
+
+  protected constructor(kind: string, options: StageOptions | undefined) {
+    checkOptions(options);
+    this.kind = kind;
+    this.name = checkName(options?.name);
+    this.buffer = checkInteger(options?.buffer ?? DEFAULT_BUFFER, "options.buffer", 0);
+  }
+
+  /** @internal Runs the stage until its input ends (resolves) or it fails or the run aborts (rejects). */
+  abstract run(r: StageRun<I, O>): Promise<void>;
+}
+
+/**
+ * @internal A stage loop's timing and its slow paths (the fast paths, `tryRecv`/`trySend`, are
+ * inlined in the loops). `t` is when the stage last resumed work.
+ */
+export class Meter {
+  t: number;
+  readonly opts: { signal: AbortSignal };
+  constructor(
+    readonly c: StageCounters,
+    readonly now: () => number,
+    signal: AbortSignal,
+    /** Whether time not spent waiting counts as busy (false where the stage times its calls itself). */
+    readonly busy = true,
+  ) {
+    this.t = now();
+    this.opts = { signal };
+  }
+
+  /** Waits for input (time not counted). */
+  async recv<T>(input: Channel<T>): Promise<RecvResult<T>> {
+    if (this.busy) this.c.busyMs += this.now() - this.t;
+    try {
+      return await input.recv(this.opts);
+    } finally {
+      this.t = this.now();
+    }
+  }
+
+  /** Waits for room in `output` (counted in `blockedMs`). */
+  async send<T>(output: Channel<T>, value: T): Promise<void> {
+    const t0 = this.now();
+    if (this.busy) this.c.busyMs += t0 - this.t;
+    try {
+      await output.send(value, this.opts);
+    } finally {
+      this.t = this.now();
+      this.c.blockedMs += this.t - t0;
+    }
+  }
+
+  /** Counts a failure and routes it to `dead` (waiting for room), or rethrows it. */
+  async fail<I>(dead: Channel<DeadLetter<I>> | undefined, item: I, error: unknown): Promise<void> {
+    this.c.errors++;
+    if (dead === undefined) throw error;
+    const letter: DeadLetter<I> = { item, error, stage: this.c.name };
+    if (!dead.trySend(letter)) await this.send(dead, letter);
+  }
+
+  /** The stage ends: counts its last stretch of work. */
+  end(): void {
+    if (this.busy) this.c.busyMs += this.now() - this.t;
+    this.t = this.now();
+  }
+}
+
+/** @internal */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+/** @internal The default clock at the time a run starts. */
+export function runClock(): Clock {
+  return defaultClock();
+}
