@@ -1,0 +1,237 @@
+/**
+ * Seed 001's reference service, wired with sluice: consume -> validate -> enrich -> persist ->
+ * ack, with graceful shutdown.
+ *
+ *   broker --intake--> [Channel] validate --> enrich x16 --> batch(50) --> persist x2 --> ack
+ *                          |                    |  RateLimiter, retry + RetryBudget
+ *                          +-- dead letters ----+--> desk (select over both) --> ack
+ *
+ * Invariants:
+ *  - Bounded end to end: the broker hands out at most `maxUnacked` deliveries; every link of the
+ *    pipeline is a bounded channel; the enrich stage runs at most `enrichConcurrency` lookups,
+ *    the persist stage at most `persistConcurrency` batches; dead-letter channels are bounded.
+ *  - A delivery is acked only after its row's batch committed (or after it was dead-lettered),
+ *    exactly once; every delivery taken and not acked when the run ends is given back (nacked)
+ *    and counted as abandoned. So `consumed = persisted + deadLettered + abandoned` and
+ *    `acked = persisted + deadLettered`, always, whatever stopped the run.
+ *  - A batch whose statement was sent is waited for even when the run is aborted (a query
+ *    cannot be withdrawn once sent): its outcome decides, so nothing is committed and left
+ *    unacked by this run, and nothing acked that did not commit.
+ */
+import { Channel } from "../../src/index.js";
+import { RateLimiter, RetryBudget, retry } from "../../src/flow/index.js";
+import { batch, map, pipeline, type PipelineStats } from "../../src/pipeline/index.js";
+import type { Delivery, InMemoryBroker } from "./broker.js";
+import { DeadLetterDesk, type DeadLetterCounts, type DeadLetterSample } from "./dead-letters.js";
+import { createEnricher } from "./enrich.js";
+import { feed } from "./intake.js";
+import type { CustomerLookup } from "./lookup.js";
+import { AbandonedError, type Enriched, type Validated } from "./messages.js";
+import { Shutdown, ShutdownDeadlineError } from "./shutdown.js";
+import { isTransientDatabaseError, type OrderStore } from "./store.js";
+import { validateOrder } from "./validate.js";
+
+/** Options of `runOrderService`. */
+export interface OrderServiceOptions {
+  readonly broker: InMemoryBroker;
+  readonly store: OrderStore;
+  readonly lookup: CustomerLookup;
+  /** Aborting it stops the intake and starts the drain (SIGTERM/SIGINT in `main.ts`). */
+  readonly signal?: AbortSignal;
+  /** How long the drain may take after the stop before the rest is aborted (ms, default 5000). */
+  readonly drainMs?: number;
+  /** Lookups running at once (default 16). */
+  readonly enrichConcurrency?: number;
+  /** Lookup attempts per second, the directory's quota (default 2000), and its burst (default 50). */
+  readonly rate?: number;
+  readonly burst?: number;
+  /** Rows per batch (default 50) and the longest a partial batch waits (ms, default 50). */
+  readonly batchSize?: number;
+  readonly batchWaitMs?: number;
+  /** Batches written at once (default 2). */
+  readonly persistConcurrency?: number;
+  /** Capacity of the channel between the intake and the pipeline (default 64). */
+  readonly intakeBuffer?: number;
+  /** Names the pipeline's stages in `sluice/metrics` (`"<name>/validate"`, ...). */
+  readonly name?: string;
+  /** Called after each batch committed and was acked. */
+  readonly onCommit?: (progress: OrderServiceProgress) => void;
+  /** Called once per ack: the message id and why it was acked (tests check against the table). */
+  readonly onAck?: (messageId: number, outcome: "persisted" | "dead-lettered") => void;
+  /** The `stop()` of the shutdown, given to the caller once the run started (for a second SIGINT: `abortNow`). */
+  readonly onShutdown?: (shutdown: Shutdown) => void;
+}
+
+/** The counts so far. */
+export interface OrderServiceProgress {
+  readonly consumed: number;
+  readonly persisted: number;
+  readonly acked: number;
+  readonly deadLettered: number;
+  readonly batches: number;
+}
+
+/**
+ * How a run ended:
+ *  - `"completed"`: the broker had no more messages and all of them were handled;
+ *  - `"drained"`: stopped by the signal, and everything in flight finished within `drainMs`;
+ *  - `"deadline"`: stopped by the signal, and what had not finished within `drainMs` was abandoned;
+ *  - `"failed"`: a stage failed (`error`), e.g. the database went away; the rest was abandoned.
+ */
+export type OrderServiceOutcome = "completed" | "drained" | "deadline" | "failed";
+
+/** What a run did. `consumed = persisted + deadLettered + abandoned`; `acked = persisted + deadLettered`. */
+export interface OrderServiceSummary extends OrderServiceProgress {
+  /** Taken from the broker and given back unacked (it will be delivered again). */
+  readonly abandoned: number;
+  readonly deadLetters: DeadLetterCounts;
+  readonly deadLetterSamples: readonly DeadLetterSample[];
+  readonly outcome: OrderServiceOutcome;
+  /** The failure, when `outcome` is "failed". */
+  readonly error: unknown;
+  /** Retries of transient lookup failures, and those the retry budget refused. */
+  readonly retries: number;
+  readonly retriesRefused: number;
+  /** The most lookups that ran at once (never above `enrichConcurrency`). */
+  readonly peakLookups: number;
+  readonly elapsedMs: number;
+  /** From the stop to the end of the run (undefined when it was not stopped). */
+  readonly shutdownMs: number | undefined;
+  readonly stages: PipelineStats["stages"];
+}
+
+function positive(v: number | undefined, fallback: number, name: string): number {
+  const n = v ?? fallback;
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be a positive safe integer, got ${String(n)}`);
+  return n;
+}
+
+/**
+ * Runs the service until the broker has no more messages, or the signal stops it (then it
+ * drains within `drainMs` and abandons the rest), or a stage fails. Never rejects for those:
+ * it resolves with the summary once nothing is left running (the outcome says how it ended).
+ * Rejects only for bad options (`RangeError`/`TypeError`, before anything is taken).
+ *
+ * @example
+ * const summary = await runOrderService({ broker, store, lookup, signal: ctl.signal, drainMs: 5000 });
+ * console.log(summary.consumed, summary.persisted, summary.abandoned);
+ */
+export async function runOrderService(options: OrderServiceOptions): Promise<OrderServiceSummary> {
+  const { broker, store, lookup, onCommit, onAck } = options;
+  const enrichConcurrency = positive(options.enrichConcurrency, 16, "enrichConcurrency");
+  const batchSize = positive(options.batchSize, 50, "batchSize");
+  const persistConcurrency = positive(options.persistConcurrency, 2, "persistConcurrency");
+  const intakeBuffer = positive(options.intakeBuffer, 64, "intakeBuffer");
+  const limiter = new RateLimiter({ rate: options.rate ?? 2000, burst: options.burst ?? 50, name: "orders/lookup-quota" });
+  const budget = new RetryBudget({ name: "orders/lookup-retries" });
+  const enricher = createEnricher({ lookup, limiter, budget });
+  const { enrich } = enricher;
+  const shutdown = new Shutdown(options.signal, options.drainMs ?? 5000);
+  const t0 = performance.now();
+
+  // Deliveries taken and not yet acked: at most the broker's maxUnacked.
+  const pending = new Map<number, Delivery>();
+  let consumed = 0;
+  let persisted = 0;
+  let batches = 0;
+  const ack = (d: Delivery, outcome: "persisted" | "dead-lettered"): void => {
+    pending.delete(d.tag);
+    broker.ack(d.tag);
+    onAck?.(d.messageId, outcome);
+  };
+  const desk = new DeadLetterDesk((d) => ack(d, "dead-lettered"));
+  const progress = (): OrderServiceProgress => ({
+    consumed,
+    persisted,
+    acked: persisted + desk.total,
+    deadLettered: desk.total,
+    batches,
+  });
+
+  const source = new Channel<Delivery>(intakeBuffer, { name: "orders/intake" });
+  const stopFeeding = new AbortController();
+  const intake = feed(broker, source, { signal: AbortSignal.any([shutdown.intake, stopFeeding.signal]) }, (d) => {
+    consumed++;
+    pending.set(d.tag, d);
+  });
+  const desking = desk.run();
+
+  const persist = async (rows: Enriched[], signal: AbortSignal): Promise<void> => {
+    // Once sent, a statement is waited for (see the invariants): no signal for the attempt,
+    // and no new attempt once the run is stopping.
+    await retry(() => store.upsert(rows.map((r) => r.order)), {
+      attempts: 3,
+      baseMs: 50,
+      maxMs: 500,
+      retryIf: (e) => !signal.aborted && isTransientDatabaseError(e),
+    });
+    persisted += rows.length;
+    batches++;
+    for (const r of rows) ack(r.delivery, "persisted");
+    onCommit?.(progress());
+  };
+
+  const p = pipeline(
+    source,
+    map((d: Delivery): Validated => ({ delivery: d, order: validateOrder(d.body) }), { name: "validate", deadLetter: desk.invalid }),
+    map(
+      async (v: Validated, signal: AbortSignal): Promise<Enriched> => {
+        try {
+          return { delivery: v.delivery, order: await enrich(v.order, signal) };
+        } catch (e) {
+          throw signal.aborted ? new AbandonedError(signal.reason) : e;
+        }
+      },
+      { name: "enrich", concurrency: enrichConcurrency, ordered: false, deadLetter: desk.failed },
+    ),
+    batch<Enriched>({ name: "batch", size: batchSize, maxWaitMs: options.batchWaitMs ?? 50 }),
+    map(persist, { name: "persist", concurrency: persistConcurrency }),
+    options.name === undefined ? {} : { name: options.name },
+  );
+  options.onShutdown?.(shutdown);
+
+  let outcome: OrderServiceOutcome;
+  let error: unknown;
+  try {
+    await p.run({ signal: shutdown.hard });
+    outcome = shutdown.intake.aborted ? "drained" : "completed";
+  } catch (e) {
+    if (e instanceof ShutdownDeadlineError) {
+      outcome = "deadline";
+    } else {
+      outcome = "failed";
+      error = e;
+    }
+  } finally {
+    shutdown.dispose();
+  }
+  // The pipeline is settled: nothing of it runs. Stop the intake (it may be waiting for a
+  // credit), let the desk take what its channels still hold, then give back the rest.
+  stopFeeding.abort();
+  await intake.catch((e: unknown) => {
+    if (outcome !== "failed") {
+      outcome = "failed";
+      error = e;
+    }
+  });
+  desk.close();
+  await desking;
+  const abandoned = pending.size;
+  for (const d of pending.values()) broker.nack(d.tag);
+  pending.clear();
+  const end = performance.now();
+  return {
+    ...progress(),
+    abandoned,
+    deadLetters: desk.counts,
+    deadLetterSamples: desk.samples,
+    outcome,
+    error,
+    retries: enricher.stats.retries,
+    retriesRefused: budget.stats.refused,
+    peakLookups: lookup.peakInFlight,
+    elapsedMs: end - t0,
+    shutdownMs: shutdown.stoppedAt === undefined ? undefined : end - shutdown.stoppedAt,
+    stages: p.stats.stages,
+  };
+}
