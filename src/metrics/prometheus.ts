@@ -10,6 +10,7 @@
  *  - Label cardinality is bounded per kind by `maxSeriesPerKind` (see catalog.ts).
  */
 import { createRequire } from "node:module";
+import type * as PromClientModule from "prom-client";
 import type { Counter, Gauge, Registry } from "prom-client";
 import { snapshot, type SnapshotEntry } from "./snapshot.js";
 import { CATALOG, OTHER_STAT, checkMaxSeries, collect } from "./catalog.js";
@@ -31,7 +32,7 @@ export interface PrometheusHandle {
   unregister(): void;
 }
 
-type PromClient = typeof import("prom-client");
+type PromClient = typeof PromClientModule;
 
 function loadPromClient(): PromClient {
   try {

@@ -104,7 +104,7 @@ describe("snapshot()", () => {
           await pool.drain();
           ch.close();
           await consumer;
-          await pool.close();
+          pool.close();
           check();
           const p = find(`load-pool-${id}`, "pool")[0]!;
           assert.equal(p.completed, delays.length);
