@@ -15,6 +15,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync, readdirSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
@@ -41,6 +42,8 @@ async function child(stream: string, durable: string, mode: string): Promise<voi
     process.send?.({ type: "ready" });
   });
   const cpu0 = process.cpuUsage();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const source = consumeJetStream(consumer, {
     pool,
     signal: ac.signal,
@@ -57,8 +60,17 @@ async function child(stream: string, durable: string, mode: string): Promise<voi
   process.once("message", () => ac.abort()); // "stop"
   const stats = await source;
   const cpu = process.cpuUsage(cpu0);
+  lag.disable();
   clearInterval(report);
-  process.send?.({ type: "done", handled, cpuSeconds: (cpu.user + cpu.system) / 1e6, fetches: stats.fetches, maxInFlight: stats.maxInFlight });
+  process.send?.({
+    type: "done",
+    handled,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    fetches: stats.fetches,
+    maxInFlight: stats.maxInFlight,
+    runMs: pool.stats.runTime.mean,
+    lagMs: lag.mean / 1e6,
+  });
   await nc.drain();
   process.disconnect?.();
 }
@@ -99,6 +111,10 @@ interface Row {
   cpuShare: number;
   fetches: number;
   maxInFlight: number;
+  /** Mean time a handler took (ms): 5 ms of io stretches when the event loop is late. */
+  runMs: number;
+  /** Mean event-loop delay in the consumer processes (ms): time spent waiting for a core. */
+  lagMs: number;
   load: number;
 }
 
@@ -106,20 +122,29 @@ interface Kid {
   proc: ChildProcess;
   handled: number;
   ready: Promise<void>;
-  done: Promise<{ handled: number; cpuSeconds: number; fetches: number; maxInFlight: number }>;
+  done: Promise<KidDone>;
+}
+
+interface KidDone {
+  handled: number;
+  cpuSeconds: number;
+  fetches: number;
+  maxInFlight: number;
+  runMs: number;
+  lagMs: number;
 }
 
 function spawnKid(args: string[]): Kid {
   const proc = fork(SELF, ["--child", ...args], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   let ready!: () => void;
-  let done!: (d: { handled: number; cpuSeconds: number; fetches: number; maxInFlight: number }) => void;
+  let done!: (d: KidDone) => void;
   const k: Kid = {
     proc,
     handled: 0,
     ready: new Promise((r) => (ready = r)),
     done: new Promise((r) => (done = r)),
   };
-  proc.on("message", (m: { type: string; handled: number; cpuSeconds: number; fetches: number; maxInFlight: number }) => {
+  proc.on("message", (m: { type: string } & KidDone) => {
     if (m.type === "ready") ready();
     if (m.type === "progress") k.handled = m.handled;
     if (m.type === "done") done(m);
@@ -168,6 +193,8 @@ async function measure(mode: string, consumers: number, messages: number): Promi
       cpuShare: (consumerCpu + (serverCpu ?? 0)) / (seconds * cores),
       fetches: done.reduce((n, d) => n + d.fetches, 0),
       maxInFlight: Math.max(...done.map((d) => d.maxInFlight)),
+      runMs: done.reduce((n, d) => n + d.runMs, 0) / done.length,
+      lagMs: done.reduce((n, d) => n + d.lagMs, 0) / done.length,
       load: loadavg()[0]!,
     };
   } finally {
@@ -199,17 +226,17 @@ async function parent(): Promise<void> {
       console.log(
         `${mode.padEnd(5)} consumers ${n}: ${Math.round(r.perSecond).toString().padStart(6)} msg/s in ${r.seconds.toFixed(2)} s; ` +
           `CPU per 1k msgs: consumers ${r.consumerCpuPer1k.toFixed(3)} s, nats-server ${r.serverCpuPer1k?.toFixed(3) ?? "?"} s; ` +
-          `cores busy ${(r.cpuShare * 100).toFixed(0)}%; fetches ${r.fetches}; max held ${r.maxInFlight}; load ${r.load.toFixed(1)}`,
+          `cores busy ${(r.cpuShare * 100).toFixed(0)}%; fetches ${r.fetches}; max held ${r.maxInFlight}; handler ${r.runMs.toFixed(2)} ms; loop delay ${r.lagMs.toFixed(1)} ms; load ${r.load.toFixed(1)}`,
       );
     }
   }
   if (values.write !== "-") {
     const table = [
-      "| handler | consumer processes | msg/s | vs 1 process | consumer CPU s / 1k msgs | nats-server CPU s / 1k msgs | both cores busy | fetches | max held per process | load avg |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| handler | consumer processes | msg/s | vs 1 process | consumer CPU s / 1k msgs | nats-server CPU s / 1k msgs | both cores busy | fetches | max held per process | handler mean ms | event-loop delay mean ms | load avg |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...rows.map((r) => {
         const base = rows.find((x) => x.mode === r.mode && x.consumers === counts[0])!;
-        return `| ${r.mode} | ${r.consumers} | ${Math.round(r.perSecond)} | ${(r.perSecond / base.perSecond).toFixed(2)}x | ${r.consumerCpuPer1k.toFixed(3)} | ${r.serverCpuPer1k?.toFixed(3) ?? "?"} | ${(r.cpuShare * 100).toFixed(0)}% | ${r.fetches} | ${r.maxInFlight} | ${r.load.toFixed(1)} |`;
+        return `| ${r.mode} | ${r.consumers} | ${Math.round(r.perSecond)} | ${(r.perSecond / base.perSecond).toFixed(2)}x | ${r.consumerCpuPer1k.toFixed(3)} | ${r.serverCpuPer1k?.toFixed(3) ?? "?"} | ${(r.cpuShare * 100).toFixed(0)}% | ${r.fetches} | ${r.maxInFlight} | ${r.runMs.toFixed(2)} | ${r.lagMs.toFixed(1)} | ${r.load.toFixed(1)} |`;
       }),
     ].join("\n");
     const previous = (() => {
