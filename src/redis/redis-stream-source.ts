@@ -400,6 +400,7 @@ class RedisStreamSource {
 
   async #handAll(entries: RawEntry[]): Promise<void> {
     for (const [id, flat, deliveries] of entries) {
+      if (this.#inFlight.has(id)) continue; // ours and running (a claim found it idle): no second run here
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
       await this.#hand({ stream: this.#stream, id, fields, deliveries });
