@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,11 +17,7 @@ import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/
 import { until } from "./helpers.js";
 
 function startServer(port: number, dir: string): ChildProcess {
-  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir], { stdio: "ignore" });
-  server.on("error", (e) => {
-    throw new Error(`this test starts its own redis-server (apt install redis-server): ${e.message}`);
-  });
-  return server;
+  return spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir], { stdio: "ignore" });
 }
 
 async function ping(port: number): Promise<boolean> {
@@ -38,6 +34,8 @@ async function ping(port: number): Promise<boolean> {
 }
 
 test("Redis crashes and restarts: the sink refuses during the outage, the source resumes, nothing is lost", { timeout: 90_000 }, async () => {
+  const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
+  assert.ok(probe.error === undefined && probe.status === 0, `this test starts its own redis-server (the binary of the Redis on 127.0.0.1:6379; apt install redis-server): ${String(probe.error ?? probe.stderr)}`);
   const dir = mkdtempSync(join(tmpdir(), "sluice-redis-restart-"));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   let server = startServer(port, dir);
