@@ -34,12 +34,16 @@ function checkRetryAfter(res: Response, tally: AgentTally): number {
   return Number.isFinite(s) ? s : 1;
 }
 
-/** Runs `agents` agents against `url` until `signal` aborts; resolves once they all stopped. */
-export async function runAgents(url: string, agents: number, signal: AbortSignal, tally: AgentTally): Promise<void> {
+/**
+ * Runs `agents` agents against `url` until `stop` aborts: each then finishes the task it is
+ * submitting (so no 202 is lost in flight) and stops; `signal` (an interrupt) aborts at once.
+ * Resolves once they all stopped.
+ */
+export async function runAgents(url: string, agents: number, stop: AbortSignal, signal: AbortSignal, tally: AgentTally): Promise<void> {
   const budget = new RetryBudget({ ratio: 0.5, minPerSecond: agents, name: "agents" });
   const one = async (agent: number): Promise<void> => {
     let n = 0;
-    while (!signal.aborted) {
+    while (!stop.aborted && !signal.aborted) {
       const body = JSON.stringify({ agent, task: ++n, prompt: "summarise the inbox" });
       let res: Response;
       try {
@@ -69,7 +73,7 @@ export async function runAgents(url: string, agents: number, signal: AbortSignal
         await res.body?.cancel();
         tally.gaveUp++;
         // Back off before the next task: the server's hint, with jitter.
-        await sleep(seconds * 1000 * (1 + Math.random() * 0.5), undefined, { signal }).catch(() => {});
+        await sleep(seconds * 1000 * (1 + Math.random() * 0.5), undefined, { signal: AbortSignal.any([stop, signal]) }).catch(() => {});
       } else {
         await res.body?.cancel();
         tally.errors++;

@@ -99,8 +99,6 @@ export const main: DemoMain = async (context: DemoContext): Promise<DemoResult> 
   const { child, url } = await startServer(o);
   const tally: AgentTally = { acceptedIds: [], unavailable: 0, withoutRetryAfter: 0, gaveUp: 0, errors: 0 };
   const agentsStop = new AbortController();
-  const onAbort = (): void => agentsStop.abort(context.signal.reason);
-  context.signal.addEventListener("abort", onAbort, { once: true });
   const series = { accepted: [] as [number, number][], rejected: [] as [number, number][], completed: [] as [number, number][], queued: [] as [number, number][], rss: [] as [number, number][], heap: [] as [number, number][] };
   let last = await getStats(url);
   const first = last;
@@ -108,7 +106,7 @@ export const main: DemoMain = async (context: DemoContext): Promise<DemoResult> 
   let peakHeap = last.heapMb;
   let heapAfter1s = last.heapMb;
   try {
-    const agents = runAgents(url, o.agents, agentsStop.signal, tally);
+    const agents = runAgents(url, o.agents, agentsStop.signal, context.signal, tally);
     out(`${pad("t", 4)}  ${pad("accepted/s", 10)}  ${pad("rejected/s", 10)}  ${pad("completed/s", 11)}  ${pad("queued", 6)}  ${pad("running", 7)}  ${pad("rss MB", 7)}  ${pad("heap MB", 7)}`);
     const started = performance.now();
     for (let sec = 1; sec <= o.duration && !context.signal.aborted; sec++) {
@@ -167,7 +165,8 @@ export const main: DemoMain = async (context: DemoContext): Promise<DemoResult> 
       heapPeakMb: Number(peakHeap.toFixed(1)),
     };
     const checks: [boolean, string][] = [
-      [notCompleted === 0 && tally.acceptedIds.length === end.accepted, `every 202 ended completed (${end.accepted} accepted, ${notCompleted} not completed)`],
+      [notCompleted === 0 && tally.acceptedIds.length === end.accepted && end.completed === end.accepted,
+        `every 202 ended completed (${end.accepted} accepted, ${tally.acceptedIds.length} ids received, ${notCompleted} of them not completed)`],
       [end.rejected > 0, `the inbox was overloaded and said so (${end.rejected} answered 503)`],
       [tally.withoutRetryAfter === 0, `every 503 carried a Retry-After (${tally.unavailable} seen by the agents)`],
       [end.maxQueued <= o.queue, `the queue stayed within its bound (max ${end.maxQueued} of ${o.queue})`],
@@ -193,7 +192,6 @@ export const main: DemoMain = async (context: DemoContext): Promise<DemoResult> 
     return { demo: "agent", title: "Agent inbox: 202 or 503 + Retry-After, nothing accepted is lost", ok, verdict, figures, charts };
   } finally {
     agentsStop.abort();
-    context.signal.removeEventListener("abort", onAbort);
     await stopServer(child);
   }
 };
