@@ -1,0 +1,171 @@
+/**
+ * `npm run bench:http`: the load benchmark of `sluice/http`, with autocannon on loopback, in one
+ * run, bounded in time (`--duration` seconds per measurement, 11 measurements) and connections.
+ *
+ *  (a) Overhead at normal load: a trivial node:http handler, bare and behind an `Admission`
+ *      whose limit is never reached; `--normal` connections; twice each, alternating, after a
+ *      warm-up. Target: <= 3% throughput loss, p99 within 5%.
+ *  (b) 10x overload of a handler with a fixed concurrency knee (8 units of 20 ms; latency grows
+ *      past 8 concurrent): unloaded (8 connections) vs `--overload` connections (80), bare and
+ *      behind an `Admission` (concurrency 8, LIFO queue of 4, 5 ms queue timeout). Targets for
+ *      the admitted requests: p99 within 2x of unloaded; RSS flat; every rejection a 503 with
+ *      Retry-After; no request errors or resets.
+ *  (c) The same overload behind Fastify: `@fastify/under-pressure` with its README's settings,
+ *      and `fastifyAdmission`, side by side.
+ *
+ * Each setup runs in its own child process (`http-load-server.ts`), so autocannon never shares
+ * the server's event loop; server-side latency (arrival to response end) is measured there.
+ * `--write` puts the results in bench/HTTP-RESULTS.md.
+ */
+import { fork } from "node:child_process";
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import type { ServerReport, Setup } from "./http-load-server.js";
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: "string", default: "5" },
+    normal: { type: "string", default: "16" },
+    overload: { type: "string", default: "80" },
+    write: { type: "boolean", default: false },
+  },
+});
+const DURATION = Number(values.duration);
+const NORMAL = Number(values.normal);
+const OVERLOAD = Number(values.overload);
+for (const [k, v] of [["duration", DURATION], ["normal", NORMAL], ["overload", OVERLOAD]] as const) {
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`--${k} must be a positive integer, got ${v}`);
+}
+const SERVER = fileURLToPath(new URL("./http-load-server.ts", import.meta.url));
+
+interface Run {
+  readonly setup: Setup;
+  readonly connections: number;
+  readonly rps: number;
+  readonly okPerS: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+  readonly server: ServerReport;
+}
+
+async function measure(setup: Setup, connections: number, warmupS = 0): Promise<Run> {
+  const child = fork(SERVER, [setup], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  try {
+    const [{ port }] = (await once(child, "message")) as [{ port: number }];
+    const url = `http://127.0.0.1:${port}/`;
+    if (warmupS > 0) await autocannon({ url, connections, duration: warmupS });
+    const r = await autocannon({ url, connections, duration: DURATION });
+    const reply = once(child, "message");
+    child.send("report");
+    const [{ report }] = (await reply) as [{ report: ServerReport }];
+    const ok = r["2xx"];
+    return {
+      setup,
+      connections,
+      rps: r.requests.average,
+      okPerS: ok / r.duration,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      non2xx: r.non2xx,
+      server: report,
+    };
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+}
+
+const pct = (x: number): string => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`;
+const f1 = (x: number): string => x.toFixed(1);
+const int = (x: number): string => Math.round(x).toLocaleString("en-US");
+
+function rssLine(r: ServerReport): { first: number; last: number; max: number } {
+  const s = r.rssMb.slice(Math.min(4, Math.max(0, r.rssMb.length - 1))); // after the first second
+  return { first: s[0] ?? 0, last: s[s.length - 1] ?? 0, max: Math.max(...s, 0) };
+}
+
+/** Responses neither 2xx nor 503. */
+function otherThan503(r: ServerReport): number {
+  return Object.entries(r.statuses).reduce((n, [s, c]) => (s === "503" || s.startsWith("2") ? n : n + c), 0);
+}
+
+const lines: string[] = [];
+const out = (l = ""): void => {
+  lines.push(l);
+  console.log(l);
+};
+
+console.error(`bench:http: ${DURATION} s per measurement, ${NORMAL} connections normal, ${OVERLOAD} overload...`);
+
+// (a) overhead
+const a: Run[] = [];
+for (const setup of ["bare", "sluice", "sluice", "bare", "bare", "sluice"] as const) a.push(await measure(setup, NORMAL, 1));
+const mean = (setup: Setup, k: "rps" | "p99"): number => {
+  const rs = a.filter((r) => r.setup === setup);
+  return rs.reduce((s, r) => s + r[k], 0) / rs.length;
+};
+const rpsLoss = 1 - mean("sluice", "rps") / mean("bare", "rps");
+const p99Change = mean("sluice", "p99") / mean("bare", "p99") - 1;
+
+// (b) overload of the knee
+const unloaded = await measure("knee-bare", 8, 1);
+const kneeBare = await measure("knee-bare", OVERLOAD);
+const kneeSluice = await measure("knee-sluice", OVERLOAD);
+// (c) Fastify
+const fup = await measure("fastify-under-pressure", OVERLOAD);
+const fsl = await measure("fastify-sluice", OVERLOAD);
+
+out(`# sluice/http load benchmark`);
+out();
+out(`Node ${process.version}, ${process.platform}/${process.arch}, autocannon 8 on loopback, one server process per setup; ` +
+  `${DURATION} s per measurement; run at ${new Date().toISOString()}.`);
+out();
+out(`## (a) Overhead at normal load (${NORMAL} connections, trivial handler, the admission's limit never reached)`);
+out();
+out(`| setup | req/s | p50 ms | p99 ms |`);
+out(`|---|---:|---:|---:|`);
+for (const r of a) out(`| ${r.setup === "bare" ? "bare node:http" : "admission.handler()"} | ${int(r.rps)} | ${r.p50} | ${r.p99} |`);
+out();
+out(`Throughput change (mean of three): ${pct(-rpsLoss)} (target: loss <= 3%): ${rpsLoss <= 0.03 ? "met" : "MISSED"}. ` +
+  `p99 change: ${pct(p99Change)} (target within 5%): ${Math.abs(p99Change) <= 0.05 || p99Change < 0 ? "met" : "MISSED"}.`);
+out();
+out(`## (b) 10x overload of a handler with a concurrency knee at 8 (8 units x 20 ms)`);
+out();
+out(`| run | conns | 2xx/s | client p99 ms (all) | server p99 ms (2xx) | 503 | 503 w/o Retry-After | errors | timeouts | RSS MB first/last/max |`);
+out(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---|`);
+const row = (name: string, r: Run): void => {
+  const m = rssLine(r.server);
+  out(`| ${name} | ${r.connections} | ${int(r.okPerS)} | ${r.p99} | ${f1(r.server.okLatency.p99)} | ${int(r.server.statuses["503"] ?? 0)} | ${r.server.without503RetryAfter} | ${r.errors} | ${r.timeouts} | ${f1(m.first)}/${f1(m.last)}/${f1(m.max)} |`);
+};
+row("unloaded, bare", unloaded);
+row("overload, bare", kneeBare);
+row("overload, Admission", kneeSluice);
+const ratio = kneeSluice.server.okLatency.p99 / unloaded.server.okLatency.p99;
+const rssS = rssLine(kneeSluice.server);
+out();
+out(`Admitted p99 under overload / unloaded p99: ${ratio.toFixed(2)}x (target <= 2x): ${ratio <= 2 ? "met" : "MISSED"}. ` +
+  `Without admission: ${(kneeBare.server.okLatency.p99 / unloaded.server.okLatency.p99).toFixed(2)}x. ` +
+  `Rejections without Retry-After: ${kneeSluice.server.without503RetryAfter}; refusals other than 503: ${otherThan503(kneeSluice.server)}; ` +
+  `errors ${kneeSluice.errors}, timeouts ${kneeSluice.timeouts}; RSS ${f1(rssS.first)} -> ${f1(rssS.last)} MB (max ${f1(rssS.max)}).`);
+out();
+out(`## (c) The same overload behind Fastify: @fastify/under-pressure (its README's settings) vs fastifyAdmission`);
+out();
+out(`| run | conns | 2xx/s | client p99 ms (all) | server p99 ms (2xx) | 503 | 503 w/o Retry-After | errors | timeouts | RSS MB first/last/max |`);
+out(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---|`);
+row("Fastify + under-pressure", fup);
+row("Fastify + fastifyAdmission", fsl);
+out();
+out(`under-pressure: admitted p99 ${(fup.server.okLatency.p99 / unloaded.server.okLatency.p99).toFixed(2)}x of unloaded, ${int(fup.server.statuses["503"] ?? 0)} refusals; ` +
+  `fastifyAdmission: ${(fsl.server.okLatency.p99 / unloaded.server.okLatency.p99).toFixed(2)}x, ${int(fsl.server.statuses["503"] ?? 0)} refusals.`);
+
+if (values.write) {
+  writeFileSync(fileURLToPath(new URL("./HTTP-RESULTS.md", import.meta.url)), lines.join("\n") + "\n");
+  console.error("bench:http: wrote bench/HTTP-RESULTS.md");
+}
