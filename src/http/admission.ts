@@ -17,6 +17,7 @@
  *    the client left first.
  *  - Every request that entered is counted once: `received === admitted + queued +
  *    rejected(all reasons) + abandoned`.
+ *  - Running visits are linked through the same `prev`/`next` (a list of at most `inFlight`).
  *  - At most one timer is armed per visit through the clock: its queue timeout while queued,
  *    its deadline while running; it is cleared when the visit moves on.
  *  - After `close()`, nothing is admitted from outside; queued visits still run as slots free.
@@ -137,9 +138,13 @@ export interface AdmissionStats {
   readonly completed: number;
   /** `handler()` listeners that threw or rejected. */
   readonly failed: number;
-  /** From arrival to admission, of admitted requests (ms). */
+  /**
+   * From arrival to admission, of admitted requests (ms). With an injected clock every request
+   * is timed; with the real clock every queued one and a sample of the others (all of them while
+   * they come slower than one a millisecond, about one a millisecond when faster).
+   */
   readonly queueWait: SummarySnapshot;
-  /** From admission to the slot's release (ms). */
+  /** From admission to the slot's release (ms); sampled as `queueWait` is. */
   readonly serviceTime: SummarySnapshot;
   /** Whether `close()` was called. */
   readonly closed: boolean;
@@ -181,6 +186,8 @@ export class Visit {
   prev: Visit | null = null;
   next: Visit | null = null;
   state = NEW;
+  /** Whether this visit's queue wait and service time are measured (see `#sample`). */
+  timed = false;
   arrivedAt = 0;
   startedAt = 0;
   timer: unknown = undefined;
@@ -219,6 +226,8 @@ export let handlerSettled: (visit: Visit, failed: boolean, error: unknown) => vo
 export let drainLimit: (admission: Admission) => number;
 
 const perfNow = performance.now.bind(performance);
+/** The sampling stride's bound: at least one request in 1024 is timed. */
+const MAX_STRIDE = 1024;
 const FAIL_WARN_MS = 1000;
 
 function disconnected(): DOMException {
@@ -288,7 +297,18 @@ export class Admission {
   #tail: Visit | null = null;
   #queued = 0;
   #inFlight = 0;
-  readonly #running = new Set<Visit>();
+  /** Running visits, linked through `prev`/`next` (a visit is never queued and running at once). */
+  #runHead: Visit | null = null;
+  /**
+   * Time every request (an injected clock: tests want exact figures), or a sample (the real
+   * clock: a clock read costs as much as a good part of the engine's work per request): every
+   * request while they come slower than one a millisecond, about one a millisecond when faster
+   * (a stride of up to 1024). Queued requests are always timed (they waited anyway).
+   */
+  readonly #timeAll: boolean;
+  #countdown = 1;
+  #stride = 1;
+  #sampledAt = -Infinity;
   #pumping = false;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -357,7 +377,8 @@ export class Admission {
     this.#rateHeaders = options.rateLimitHeaders === true && quota !== undefined;
     this.#maxDrain = checkInteger(options.maxDrainBytes ?? 65_536, "options.maxDrainBytes", 0);
     this.#clock = checkClock(options.clock);
-    this.#now = this.#clock === systemClock ? perfNow : () => this.#clock.now();
+    this.#timeAll = this.#clock !== systemClock;
+    this.#now = this.#timeAll ? () => this.#clock.now() : perfNow;
     this.#random = checkFunction(options.random ?? Math.random, "options.random");
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
     if (this.#adaptive !== null) this.#adaptive.subscribe(() => this.#pump());
@@ -500,11 +521,14 @@ export class Admission {
 
   #enter(visit: Visit): void {
     this.#received++;
-    visit.arrivedAt = this.#now();
     if (this.#closed) return this.#refuse(visit, "closed", 0);
     if (this.#quota !== undefined && !this.#takeQuota(visit)) return;
     if (this.#inFlight < this.#limit()) {
       visit.res.once("close", visit.onClose);
+      if (this.#sample()) {
+        visit.timed = true;
+        visit.arrivedAt = this.#now();
+      }
       this.#start(visit);
     } else if (this.#queued < this.#queueSize) {
       visit.res.once("close", visit.onClose);
@@ -549,8 +573,22 @@ export class Admission {
 
   // ---- the queue ----
 
+  /** Whether to time the next request admitted without waiting (see `#timeAll`). */
+  #sample(): boolean {
+    if (this.#timeAll) return true;
+    if (--this.#countdown > 0) return false;
+    const now = perfNow();
+    if (now - this.#sampledAt < 1) this.#stride = Math.min(MAX_STRIDE, this.#stride * 2);
+    else if (this.#stride > 1) this.#stride >>= 1;
+    this.#sampledAt = now;
+    this.#countdown = this.#stride;
+    return true;
+  }
+
   #enqueue(visit: Visit): void {
     visit.state = QUEUED;
+    visit.timed = true;
+    visit.arrivedAt = this.#now();
     visit.prev = this.#tail;
     visit.next = null;
     if (this.#tail === null) this.#head = visit;
@@ -606,10 +644,14 @@ export class Admission {
     visit.state = RUNNING;
     this.#inFlight++;
     this.#admitted++;
-    this.#running.add(visit);
-    const now = this.#now();
-    visit.startedAt = now;
-    this.#queueWait.record(now - visit.arrivedAt);
+    visit.next = this.#runHead;
+    if (this.#runHead !== null) this.#runHead.prev = visit;
+    this.#runHead = visit;
+    if (visit.timed) {
+      const now = this.#now();
+      visit.startedAt = now;
+      this.#queueWait.record(now - visit.arrivedAt);
+    }
     if (this.#adaptive !== null) visit.sample = this.#adaptive.start();
     const controller = new AbortController();
     visit.controller = controller;
@@ -683,10 +725,14 @@ export class Admission {
       this.#clock.clearTimeout(visit.timer);
       visit.timer = undefined;
     }
-    this.#running.delete(visit);
+    const { prev, next } = visit;
+    if (prev === null) this.#runHead = next;
+    else prev.next = next;
+    if (next !== null) next.prev = prev;
+    visit.prev = visit.next = null;
     this.#inFlight--;
     this.#completed++;
-    this.#serviceTime.record(this.#now() - visit.startedAt);
+    if (visit.timed) this.#serviceTime.record(this.#now() - visit.startedAt);
     const sample = visit.sample;
     if (sample !== null) {
       visit.sample = null;
@@ -795,7 +841,9 @@ export class Admission {
       visit.res.removeListener("close", visit.onClose);
       this.#refuse(visit, "closed", 0);
     }
-    for (const visit of [...this.#running]) visit.controller!.abort(reason);
+    const running: Visit[] = [];
+    for (let v = this.#runHead; v !== null; v = v.next) running.push(v);
+    for (const visit of running) visit.controller!.abort(reason);
     this.#checkDrained();
   }
 
