@@ -177,7 +177,8 @@ const GONE = 5;
  */
 export interface Door {
   readonly tracksHandler: boolean;
-  begin(visit: Visit, signal: AbortSignal): void;
+  /** Runs the user's code; the handler's signal is `signalOf(visit)` (created when first asked for). */
+  begin(visit: Visit): void;
   refuse(visit: Visit, problem: Problem, headers: readonly (readonly [string, string])[]): void;
 }
 
@@ -191,7 +192,16 @@ export class Visit {
   arrivedAt = 0;
   startedAt = 0;
   timer: unknown = undefined;
+  /**
+   * The handler's signal's controller, created on first use (`signalOf`): an AbortSignal costs
+   * more to create in Node than the rest of the engine's work per request, and most requests end
+   * without anyone asking for theirs (Express's `req.signal` and Fastify's `request.signal` are
+   * getters; the node:http door asks only for a listener that declares a third parameter).
+   */
   controller: AbortController | null = null;
+  /** Whether the handler's signal fired (or would have, had it been created), and with what reason. */
+  aborted = false;
+  abortReason: unknown = undefined;
   sample: LimitSample | null = null;
   cancelQuota: (() => void) | null = null;
   handlerDone = false;
@@ -216,6 +226,24 @@ export class Visit {
 }
 
 const NO_HEADERS: (readonly [string, string])[] = [];
+
+/** @internal The handler's signal of a visit, created on first use (already aborted if it fired before). */
+export function signalOf(visit: Visit): AbortSignal {
+  let c = visit.controller;
+  if (c === null) {
+    c = visit.controller = new AbortController();
+    if (visit.aborted) c.abort(visit.abortReason);
+  }
+  return c.signal;
+}
+
+/** Fires the handler's signal of a visit once (or records the reason, if nobody asked for it yet). */
+function abortVisit(visit: Visit, reason: unknown): void {
+  if (visit.aborted) return;
+  visit.aborted = true;
+  visit.abortReason = reason;
+  visit.controller?.abort(reason);
+}
 
 let responseClosed: (visit: Visit) => void;
 /** @internal Lets a front door hand a request to its admission. */
@@ -653,14 +681,12 @@ export class Admission {
       this.#queueWait.record(now - visit.arrivedAt);
     }
     if (this.#adaptive !== null) visit.sample = this.#adaptive.start();
-    const controller = new AbortController();
-    visit.controller = controller;
     if (this.#deadlineMs !== Infinity) {
       visit.timer = this.#clock.setTimeout(() => this.#deadline(visit), this.#deadlineMs);
     }
     if (!visit.door.tracksHandler) visit.handlerDone = true;
     for (const [k, v] of visit.headers) visit.res.setHeader(k, v);
-    visit.door.begin(visit, controller.signal);
+    visit.door.begin(visit);
   }
 
   #deadline(visit: Visit): void {
@@ -668,7 +694,7 @@ export class Admission {
     if (visit.state !== RUNNING) return;
     visit.timedOut = true;
     this.#timedOut++;
-    visit.controller!.abort(new DOMException(`the request's deadline (${this.#deadlineMs} ms) passed`, "TimeoutError"));
+    abortVisit(visit, new DOMException(`the request's deadline (${this.#deadlineMs} ms) passed`, "TimeoutError"));
     if (visit.door.tracksHandler && visit.handlerDone) this.#answerDeadline(visit);
   }
 
@@ -693,7 +719,7 @@ export class Admission {
     if (!visit.res.writableFinished) {
       visit.clientLeft = true;
       this.#clientAborted++;
-      visit.controller!.abort(disconnected());
+      abortVisit(visit, disconnected());
     }
     this.#maybeRelease(visit);
   }
@@ -843,7 +869,7 @@ export class Admission {
     }
     const running: Visit[] = [];
     for (let v = this.#runHead; v !== null; v = v.next) running.push(v);
-    for (const visit of running) visit.controller!.abort(reason);
+    for (const visit of running) abortVisit(visit, reason);
     this.#checkDrained();
   }
 
