@@ -2,8 +2,9 @@
  * The server side of `bench/http-load.ts`, one process per run (so the load generator never
  * shares its event loop). `argv[2]` names the setup:
  *
- *  - `bare` / `sluice`: a trivial handler ("ok"), plain or behind an `Admission` whose limit is
- *    never reached (the overhead at normal load);
+ *  - `bare` / `sluice` / `sluice-signal`: a trivial handler ("ok"), plain or behind an
+ *    `Admission` whose limit is never reached (the overhead at normal load), the last one with a
+ *    listener that declares the signal parameter (so an AbortSignal is made per request);
  *  - `knee-bare` / `knee-sluice`: a handler in front of a resource with a fixed concurrency
  *    knee: 8 units, 20 ms of work per request; past 8 concurrent requests, they wait for a unit
  *    (latency grows with the excess), plain or behind an `Admission` (concurrency 8, a small
@@ -22,7 +23,7 @@ import underPressure from "@fastify/under-pressure";
 import { Semaphore } from "../src/index.js";
 import { Admission, fastifyAdmission } from "../src/http/index.js";
 
-export type Setup = "bare" | "sluice" | "knee-bare" | "knee-sluice" | "fastify-under-pressure" | "fastify-sluice";
+export type Setup = "bare" | "sluice" | "sluice-signal" | "knee-bare" | "knee-sluice" | "fastify-under-pressure" | "fastify-sluice";
 
 /** What the server reports at the end of a run. */
 export interface ServerReport {
@@ -125,6 +126,9 @@ async function start(): Promise<{ port: number; admission?: Admission }> {
   else if (setup === "sluice") {
     admission = new Admission({ concurrency: 10_000, name: "bench" });
     listener = admission.handler((_req, res) => void res.end("ok"));
+  } else if (setup === "sluice-signal") {
+    admission = new Admission({ concurrency: 10_000, name: "bench" });
+    listener = admission.handler((_req, res, _signal) => void res.end("ok"));
   } else if (setup === "knee-bare") {
     listener = (_req, res) => void work().then(() => res.end("ok"));
   } else {

@@ -1,10 +1,10 @@
 /**
  * `npm run bench:http`: the load benchmark of `sluice/http`, with autocannon on loopback, in one
- * run, bounded in time (`--duration` seconds per measurement, 13 measurements) and connections.
+ * run, bounded in time (`--duration` seconds per measurement, 17 measurements) and connections.
  *
  *  (a) Overhead at normal load: a trivial node:http handler, bare and behind an `Admission`
  *      whose limit is never reached; `--normal` connections, after a
- *      warm-up, in four alternating pairs (the median pair is taken). Target: <= 3% throughput loss, p99 within 5%.
+ *      warm-up, in four alternating groups (the median group is taken; a listener declaring the signal is measured too). Target: <= 3% throughput loss, p99 within 5%.
  *  (b) 10x overload of a handler with a fixed concurrency knee (8 units of 20 ms; latency grows
  *      past 8 concurrent): unloaded (8 connections) vs `--overload` connections (80), bare and
  *      behind an `Admission` (concurrency 8, LIFO queue of 4, 5 ms queue timeout). Targets for
@@ -110,8 +110,9 @@ const PAIRS = 4;
 const a: Run[] = [];
 const pairRps: number[] = [];
 const pairP99: number[] = [];
+const pairSignal: number[] = [];
 for (let i = 0; i < PAIRS; i++) {
-  const order: Setup[] = i % 2 === 0 ? ["bare", "sluice"] : ["sluice", "bare"];
+  const order: Setup[] = i % 2 === 0 ? ["bare", "sluice", "sluice-signal"] : ["sluice-signal", "sluice", "bare"];
   const runs: Record<string, Run> = {};
   for (const setup of order) {
     const r = await measure(setup, NORMAL, 1);
@@ -120,6 +121,7 @@ for (let i = 0; i < PAIRS; i++) {
   }
   pairRps.push(runs.sluice!.rps / runs.bare!.rps);
   pairP99.push(runs.sluice!.p99 / runs.bare!.p99);
+  pairSignal.push(runs["sluice-signal"]!.rps / runs.bare!.rps);
 }
 const median = (xs: number[]): number => {
   const w = [...xs].sort((x, y) => x - y);
@@ -145,9 +147,12 @@ out(`## (a) Overhead at normal load (${NORMAL} connections, trivial handler, the
 out();
 out(`| pair: setup | req/s | p50 ms | p99 ms |`);
 out(`|---|---:|---:|---:|`);
-a.forEach((r, i) => out(`| ${Math.floor(i / 2) + 1}: ${r.setup === "bare" ? "bare node:http" : "admission.handler()"} | ${int(r.rps)} | ${r.p50} | ${r.p99} |`));
+const label = (s: Setup): string => (s === "bare" ? "bare node:http" : s === "sluice" ? "admission.handler((req, res) => ...)" : "admission.handler((req, res, signal) => ...)");
+a.forEach((r, i) => out(`| ${Math.floor(i / 3) + 1}: ${label(r.setup)} | ${int(r.rps)} | ${r.p50} | ${r.p99} |`));
 out();
 out(`Per pair, admission / bare throughput: ${pairRps.map((x) => x.toFixed(3)).join(", ")}; p99: ${pairP99.map((x) => x.toFixed(2)).join(", ")}.`);
+out();
+out(`A listener that declares the signal (an AbortSignal made per request, Node's cost): ${pct(median(pairSignal) - 1)} (median), per pair ${pairSignal.map((x) => x.toFixed(3)).join(", ")}.`);
 out();
 out(`Throughput change (median pair): ${pct(-rpsLoss)} (target: loss <= 3%): ${rpsLoss <= 0.03 ? "met" : "MISSED"}. ` +
   `p99 change: ${pct(p99Change)} (target within 5%): ${Math.abs(p99Change) <= 0.05 || p99Change < 0 ? "met" : "MISSED"}.`);
