@@ -12,7 +12,7 @@
  *  - `fastify-under-pressure` / `fastify-sluice`: the same knee behind Fastify, with
  *    `@fastify/under-pressure` and the settings of its README, or with `fastifyAdmission`.
  *
- * Server-side figures (latency from arrival to the response's end, by status; 503s without a
+ * Server-side figures (CPU time per response since the parent's "mark", latency from arrival to the response's end, by status; 503s without a
  * Retry-After; RSS every 250 ms) are sent to the parent over IPC when it sends "report".
  * Latency samples are kept in a bounded ring.
  */
@@ -32,6 +32,8 @@ export interface ServerReport {
   /** Server-side latency of 2xx responses, ms. */
   readonly okLatency: { count: number; p50: number; p99: number; max: number };
   readonly rssMb: number[];
+  /** Server CPU time (user + system) per response since the parent's "mark", in µs. */
+  readonly cpuUsPerResponse: number;
   readonly admission?: unknown;
 }
 
@@ -57,6 +59,8 @@ let without503RetryAfter = 0;
 const okRing = new Float64Array(RING);
 let okCount = 0;
 const rss: number[] = [];
+let responses = 0;
+let mark = { cpu: process.cpuUsage(), responses: 0 };
 const rssTimer = setInterval(() => {
   if (rss.length < 10_000) rss.push(process.memoryUsage.rss() / 2 ** 20);
 }, 250);
@@ -81,6 +85,7 @@ function measure(_req: IncomingMessage, res: ServerResponse): void {
     return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as typeof res.writeHead;
   res.once("finish", () => {
+    responses++;
     const s = res.statusCode;
     statuses[s] = (statuses[s] ?? 0) + 1;
     if (s === 503 && !retryAfter && res.getHeader("retry-after") === undefined) without503RetryAfter++;
@@ -89,14 +94,17 @@ function measure(_req: IncomingMessage, res: ServerResponse): void {
 }
 
 function report(admission?: Admission): ServerReport {
-  const n = Math.min(okCount, RING);
-  const w = okRing.slice(0, n).sort();
-  const at = (q: number): number => (n === 0 ? 0 : w[Math.min(n - 1, Math.ceil(q * n) - 1)]!);
+  const cpu = process.cpuUsage(mark.cpu);
+  const n = responses - mark.responses;
+  const k = Math.min(okCount, RING);
+  const w = okRing.slice(0, k).sort();
+  const at = (q: number): number => (k === 0 ? 0 : w[Math.min(k - 1, Math.ceil(q * k) - 1)]!);
   return {
     statuses,
     without503RetryAfter,
-    okLatency: { count: okCount, p50: at(0.5), p99: at(0.99), max: n === 0 ? 0 : w[n - 1]! },
+    okLatency: { count: okCount, p50: at(0.5), p99: at(0.99), max: k === 0 ? 0 : w[k - 1]! },
     rssMb: rss,
+    cpuUsPerResponse: n === 0 ? 0 : (cpu.user + cpu.system) / n,
     admission: admission?.stats,
   };
 }
@@ -147,6 +155,11 @@ async function start(): Promise<{ port: number; admission?: Admission }> {
 const { port, admission } = await start();
 process.send!({ port });
 process.on("message", (m) => {
+  if (m === "mark") {
+    mark = { cpu: process.cpuUsage(), responses };
+    process.send!({ marked: true });
+    return;
+  }
   if (m !== "report") return;
   clearInterval(rssTimer);
   process.send!({ report: report(admission) }, () => process.exit(0));
