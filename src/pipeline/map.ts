@@ -11,7 +11,7 @@ import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
 import { Pool } from "../flow/pool.js";
 import { InputIterator } from "./input.js";
-import { Meter, Stage, isThenable, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
+import { Meter, Stage, isThenable, itemStep, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
 
 /** Options of `map`. */
 export interface MapStageOptions<I> extends ItemStageOptions<I> {
@@ -62,13 +62,18 @@ class MapStage<I, O> extends Stage<I, O> {
   }
 
   async #serial(r: StageRun<I, O>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c, state: st } = r;
     const { fn, deadLetter } = this;
     const m = new Meter(c, r.now, signal);
+    st.step = itemStep(r as StageRun<I, unknown>, fn, (_item, x) => (c.out++, x), deadLetter);
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
-      if (got === undefined) got = await m.recv(input);
+      if (got === undefined) {
+        st.idle = true;
+        got = await m.recv(input);
+        st.idle = false;
+      }
       if (!got.ok) {
         if (signal.aborted) throw signal.reason;
         break;
@@ -82,14 +87,15 @@ class MapStage<I, O> extends Stage<I, O> {
         await m.fail(deadLetter, got.value, e);
         continue;
       }
-      if (!output.trySend(v)) await m.send(output, v);
       c.out++;
+      const d = r.deliver(v, m);
+      if (d !== undefined) await d;
     }
     m.end();
   }
 
   async #concurrent(r: StageRun<I, O>): Promise<void> {
-    const { output, signal, counters: c, now } = r;
+    const { signal, counters: c, now } = r;
     const { fn, deadLetter } = this;
     const pool = new Pool({ concurrency: this.concurrency });
     // Busy time here is the sum of the calls' durations; the meter counts only blocked time.
@@ -132,8 +138,9 @@ class MapStage<I, O> extends Stage<I, O> {
           await m.fail(deadLetter, f.item, f.error);
           continue;
         }
-        if (!output.trySend(v as O)) await m.send(output, v as O);
         c.out++;
+        const d = r.deliver(v as O, m);
+        if (d !== undefined) await d;
       }
     } finally {
       await results.return?.();
