@@ -27,6 +27,7 @@ export class InputIterator<T> implements AsyncIterableIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     if (this.ended) return Promise.resolve(DONE);
+    if (this.#opts.signal.aborted) return Promise.reject(this.#opts.signal.reason);
     const r = this.input.tryRecv();
     if (r !== undefined) return Promise.resolve(this.#result(r));
     const m = this.meter;

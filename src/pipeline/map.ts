@@ -92,6 +92,7 @@ class MapStage<I, O> extends Stage<I, O> {
     // Busy time here is the sum of the calls' durations; the meter counts only blocked time.
     const m = new Meter(c, now, signal, false);
     const call = (item: I, s: AbortSignal): unknown => {
+      if (s.aborted) throw s.reason; // pulled as the run stopped: not started
       const t = now();
       const failed = (e: unknown): Failed<I> => {
         c.busyMs += now() - t;

@@ -198,7 +198,14 @@ class PipelineIterator<T> implements AsyncIterableIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     if (this.#done) return Promise.resolve(DONE);
-    if (this.#ex === null) this.#ex = this.p.start(this.signal);
+    if (this.#ex === null) {
+      try {
+        this.#ex = this.p.start(this.signal);
+      } catch (e) {
+        this.#done = true;
+        return Promise.reject(e);
+      }
+    }
     return this.#ex.next().then(
       (r) => {
         if (r.done === true) this.#done = true;

@@ -26,21 +26,50 @@ export interface OpenSource<T> {
 
 function noop(): void {}
 
-/** @internal Checks `source` and prepares to read it (nothing is read yet). */
-export function openSource<T>(source: Source<T>, buffer: number): OpenSource<T> {
-  if (source instanceof Channel) return new ChannelSource(source);
+/**
+ * @internal Checks `source` and prepares to read it (nothing is read yet). Without `into`, the
+ * first link is a new channel of capacity `buffer` (or a `Channel` source itself) and is closed
+ * when the source ends. With `into`, items are sent into that channel, which is left open (its
+ * owner closes it when all of its feeds are done).
+ */
+export function openSource<T>(source: Source<T>, buffer: number, into?: Channel<T>, name = "source"): OpenSource<T> {
+  if (source instanceof Channel) return into === undefined ? new ChannelSource(source) : new ForwardSource(source, into);
   const s = source as unknown as Record<PropertyKey, unknown> | null;
+  const link = into ?? new Channel<T>(buffer);
+  const own = into === undefined;
   if (s !== null && typeof s === "object" && typeof s.getReader === "function") {
-    return new WebSource(source as ReadableStream<T>, buffer);
+    return new WebSource(source as ReadableStream<T>, link, own);
   }
-  if (source instanceof Readable) return new IteratorSource<T>(() => (source as Readable)[Symbol.asyncIterator](), buffer, () => (source as Readable).destroy());
+  if (source instanceof Readable) return new IteratorSource<T>(() => (source as Readable)[Symbol.asyncIterator](), link, own, () => (source as Readable).destroy());
   if (s != null && typeof s[Symbol.asyncIterator] === "function") {
-    return new IteratorSource<T>(() => (source as AsyncIterable<T>)[Symbol.asyncIterator](), buffer, null);
+    return new IteratorSource<T>(() => (source as AsyncIterable<T>)[Symbol.asyncIterator](), link, own, null);
   }
   if (s != null && typeof s[Symbol.iterator] === "function") {
-    return new IteratorSource<T>(() => (source as Iterable<T>)[Symbol.iterator](), buffer, null);
+    return new IteratorSource<T>(() => (source as Iterable<T>)[Symbol.iterator](), link, own, null);
   }
-  throw new TypeError("source must be a Channel, an iterable, an async iterable, a Node Readable or a web ReadableStream");
+  throw new TypeError(`${name} must be a Channel, an iterable, an async iterable, a Node Readable or a web ReadableStream`);
+}
+
+/** A `Channel` source feeding another channel: received and sent on, one at a time. */
+class ForwardSource<T> implements OpenSource<T> {
+  constructor(
+    readonly from: Channel<T>,
+    readonly link: Channel<T>,
+  ) {}
+  async pump(signal: AbortSignal): Promise<void> {
+    const { from, link } = this;
+    const opts = { signal };
+    for (;;) {
+      if (signal.aborted) return;
+      let r = from.tryRecv();
+      if (r === undefined) r = await from.recv(opts);
+      if (!r.ok) return;
+      if (!link.trySend(r.value)) await link.send(r.value, opts);
+    }
+  }
+  close(): void {
+    if (!this.from.closed) this.from.close();
+  }
 }
 
 class ChannelSource<T> implements OpenSource<T> {
@@ -55,18 +84,16 @@ class ChannelSource<T> implements OpenSource<T> {
 }
 
 class IteratorSource<T> implements OpenSource<T> {
-  readonly link: Channel<T>;
   #it: Iterator<T> | AsyncIterator<T> | null = null;
   #finished = false;
   #closed = false;
 
   constructor(
     readonly open: () => Iterator<T> | AsyncIterator<T>,
-    buffer: number,
+    readonly link: Channel<T>,
+    readonly own: boolean,
     readonly destroy: (() => void) | null,
-  ) {
-    this.link = new Channel<T>(buffer);
-  }
+  ) {}
 
   async pump(signal: AbortSignal): Promise<void> {
     const link = this.link;
@@ -87,7 +114,7 @@ class IteratorSource<T> implements OpenSource<T> {
       if (!link.trySend(r.value)) await link.send(r.value, opts);
     }
     this.#finished = true;
-    link.close();
+    if (this.own) link.close();
   }
 
   close(): void {
@@ -109,17 +136,15 @@ class IteratorSource<T> implements OpenSource<T> {
 }
 
 class WebSource<T> implements OpenSource<T> {
-  readonly link: Channel<T>;
   #reader: ReadableStreamDefaultReader<T> | null = null;
   #finished = false;
   #closed = false;
 
   constructor(
     readonly stream: ReadableStream<T>,
-    buffer: number,
-  ) {
-    this.link = new Channel<T>(buffer);
-  }
+    readonly link: Channel<T>,
+    readonly own: boolean,
+  ) {}
 
   async pump(signal: AbortSignal): Promise<void> {
     const link = this.link;
@@ -140,7 +165,7 @@ class WebSource<T> implements OpenSource<T> {
     }
     this.#finished = true;
     reader.releaseLock();
-    link.close();
+    if (this.own) link.close();
   }
 
   close(reason: unknown): void {
@@ -149,4 +174,88 @@ class WebSource<T> implements OpenSource<T> {
     const p = this.#reader !== null ? this.#reader.cancel(reason) : this.stream.cancel(reason);
     p.then(noop, noop);
   }
+}
+
+/** @internal One-at-a-time reading of any source, for adapters that pull only when asked. */
+export interface Puller<T> {
+  /** The next item; at most one call pending at a time. */
+  next(): Promise<IteratorResult<T>>;
+  /** Stops the source early (idempotent; nothing once it ended or failed). */
+  close(reason: unknown): void;
+}
+
+/** @internal A `Puller` over `source` (nothing is read until the first `next()`). */
+export function pullerOf<T>(source: Source<T>, name = "source"): Puller<T> {
+  if (source instanceof Channel) {
+    const ch = source;
+    return {
+      next: () => ch.recv().then((r) => (r.ok ? { value: r.value, done: false } : { value: undefined, done: true })),
+      close: () => {
+        if (!ch.closed) ch.close();
+      },
+    };
+  }
+  const s = source as unknown as Record<PropertyKey, unknown> | null;
+  if (s !== null && typeof s === "object" && typeof s.getReader === "function") {
+    const stream = source as ReadableStream<T>;
+    let reader: ReadableStreamDefaultReader<T> | null = null;
+    let ended = false;
+    return {
+      next: async () => {
+        reader ??= stream.getReader();
+        try {
+          const r = await reader.read();
+          if (r.done) ended = true;
+          return r.done ? { value: undefined, done: true } : { value: r.value, done: false };
+        } catch (e) {
+          ended = true;
+          throw e;
+        }
+      },
+      close: (reason) => {
+        if (ended) return;
+        ended = true;
+        (reader !== null ? reader.cancel(reason) : stream.cancel(reason)).then(noop, noop);
+      },
+    };
+  }
+  let it: Iterator<T> | AsyncIterator<T> | null = null;
+  let ended = false;
+  let open: () => Iterator<T> | AsyncIterator<T>;
+  let destroy: (() => void) | null = null;
+  if (source instanceof Readable) {
+    open = () => (source as Readable)[Symbol.asyncIterator]();
+    destroy = () => (source as Readable).destroy();
+  } else if (s != null && typeof s[Symbol.asyncIterator] === "function") {
+    open = () => (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+  } else if (s != null && typeof s[Symbol.iterator] === "function") {
+    open = () => (source as Iterable<T>)[Symbol.iterator]();
+  } else {
+    throw new TypeError(`${name} must be a Channel, an iterable, an async iterable, a Node Readable or a web ReadableStream`);
+  }
+  return {
+    next: async () => {
+      it ??= open();
+      try {
+        const r = await it.next();
+        if (r.done === true) ended = true;
+        return r;
+      } catch (e) {
+        ended = true;
+        throw e;
+      }
+    },
+    close: () => {
+      if (ended) return;
+      ended = true;
+      if (destroy !== null) return destroy();
+      if (it === null || typeof it.return !== "function") return;
+      try {
+        const p = it.return() as unknown;
+        if (isThenable(p)) p.then(noop, noop);
+      } catch {
+        // Closing a source we are leaving: nothing more to report.
+      }
+    },
+  };
 }

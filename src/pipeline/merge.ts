@@ -1,0 +1,62 @@
+/**
+ * `merge(...sources)`: fan-in. One async iterable of every item of every source, in the order
+ * they arrive.
+ */
+import { Channel } from "../core/channel.js";
+import { Group, GroupIterator } from "./group.js";
+import { openSource, type Source } from "./source.js";
+
+class Merge<T> implements AsyncIterable<T> {
+  #group: Group | null = null;
+  #out = new Channel<T>(0);
+  #iterated = false;
+  constructor(readonly sources: readonly Source<T>[]) {
+    // Checked now, read later.
+    sources.forEach((s, i) => openSource(s, 0, this.#out, `sources[${i}]`));
+  }
+
+  #start = (): Group => {
+    if (this.#group !== null) return this.#group;
+    const g = (this.#group = new Group());
+    const out = this.#out;
+    let left = this.sources.length;
+    for (const s of this.sources) {
+      const src = openSource(s, 0, out);
+      g.closers.push((reason) => src.close(reason));
+      const task = src.pump(g.ctl.signal) ?? Promise.resolve();
+      g.go(
+        task.then(() => {
+          if (--left === 0 && !out.closed) out.close();
+        }),
+      );
+    }
+    if (left === 0) out.close();
+    void g.settled.then(() => {
+      if (!out.closed) out.close();
+    });
+    return g;
+  };
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    if (this.#iterated) throw new Error("merge(...) is iterated once: it was already iterated");
+    this.#iterated = true;
+    return new GroupIterator(this.#start, this.#out, () => true);
+  }
+}
+
+/**
+ * Fan-in: an async iterable of the items of all `sources` (each a `Channel`, an iterable, an
+ * async iterable, a Node `Readable` or a web `ReadableStream`), in arrival order; each source's
+ * own order is kept. Nothing is read until it is iterated (once). It ends when every source has
+ * ended; the first failing source fails it (the iteration throws that error once the others
+ * are closed and stopped). `break` closes every source.
+ *
+ * Bounded: a hand-off channel; each source's reader holds at most one item while the consumer
+ * is busy, so a slow consumer slows every source.
+ *
+ * @example
+ * for await (const event of merge(clicks, keys, timers)) handle(event);
+ */
+export function merge<T>(...sources: Source<T>[]): AsyncIterable<T> {
+  return new Merge<T>(sources);
+}

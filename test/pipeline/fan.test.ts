@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Channel, parkedWork } from "../../src/index.js";
+import { fanOut, merge, partition, pipeline, map } from "../../src/pipeline/index.js";
+
+const T = { timeout: 20_000 };
+
+function range(n: number, from = 0): number[] {
+  return Array.from({ length: n }, (_, i) => from + i);
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+async function* slow(xs: number[]): AsyncGenerator<number> {
+  for (const x of xs) {
+    await new Promise<void>((r) => setImmediate(r));
+    yield x;
+  }
+}
+
+describe("merge", () => {
+  test("yields every item of every source once, each source in its order, and ends when all end", T, async () => {
+    const ch = new Channel<number>(2);
+    void (async () => {
+      for (const x of range(10, 200)) await ch.send(x);
+      ch.close();
+    })();
+    const out = await collect(merge(range(10), slow(range(10, 100)), ch));
+    assert.equal(out.length, 30);
+    assert.deepEqual([...out].sort((a, b) => a - b), [...range(10), ...range(10, 100), ...range(10, 200)]);
+    for (const base of [0, 100, 200]) {
+      const mine = out.filter((x) => x >= base && x < base + 10);
+      assert.deepEqual(mine, range(10, base), "each source keeps its own order");
+    }
+    assert.deepEqual(await collect(merge<number>()), []);
+  });
+
+  test("one failing source fails it with that error, after the others are closed", T, async () => {
+    const boom = new Error("boom");
+    let closed = false;
+    async function* forever(): AsyncGenerator<number> {
+      try {
+        for (;;) {
+          await new Promise<void>((r) => setImmediate(r));
+          yield 1;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    async function* failing(): AsyncGenerator<number> {
+      yield 2;
+      await new Promise<void>((r) => setImmediate(r));
+      throw boom;
+    }
+    await assert.rejects(collect(merge(forever(), failing())), (e) => e === boom);
+    assert.ok(closed);
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("break closes every source; it can feed a pipeline", T, async () => {
+    let closed = 0;
+    function* endless(): Generator<number> {
+      try {
+        for (;;) yield 1;
+      } finally {
+        closed++;
+      }
+    }
+    for await (const _ of merge(endless(), endless())) break;
+    assert.equal(closed, 2);
+    const out = await collect(pipeline(merge([1, 2], [3]), map((x: number) => x * 10)));
+    assert.deepEqual([...out].sort((a, b) => a - b), [10, 20, 30]);
+  });
+
+  test("refuses a source of no known kind", () => {
+    assert.throws(() => merge([1], 5 as never), /sources\[1\] must be/);
+  });
+});
+
+describe("fanOut", () => {
+  test("each item goes to exactly one lane; a free lane takes the next", T, async () => {
+    const lanes = fanOut(range(100), 4);
+    assert.equal(lanes.length, 4);
+    const per = await Promise.all(
+      lanes.map(async (lane, i) => {
+        const got: number[] = [];
+        for await (const x of lane) {
+          got.push(x);
+          if (i === 0) await new Promise<void>((r) => setTimeout(r, 2)); // a slow worker takes fewer
+        }
+        return got;
+      }),
+    );
+    const all = per.flat().sort((a, b) => a - b);
+    assert.deepEqual(all, range(100));
+    assert.ok(per[0]!.length < 25, `the slow lane took ${per[0]!.length}`);
+  });
+
+  test("a source failure makes every lane throw it; a lane that breaks leaves the rest to the others", T, async () => {
+    const boom = new Error("x");
+    async function* failing(): AsyncGenerator<number> {
+      yield* range(5);
+      throw boom;
+    }
+    const results = await Promise.allSettled(fanOut(failing(), 3).map((l) => collect(l)));
+    assert.ok(results.every((r) => r.status === "rejected" && r.reason === boom));
+
+    const [a, b] = fanOut(range(50), 2);
+    const first: number[] = [];
+    const rest = collect(b!);
+    for await (const x of a!) {
+      first.push(x);
+      break;
+    }
+    const others = await rest;
+    assert.deepEqual([...first, ...others].sort((x, y) => x - y), range(50));
+  });
+
+  test("checks n", () => {
+    assert.throws(() => fanOut([1], 0), /n must be a positive safe integer, got 0/);
+  });
+});
+
+describe("partition", () => {
+  test("same key, same lane, in order; every item once", T, async () => {
+    const items = range(200).map((i) => ({ key: `k${i % 7}`, i }));
+    const lanes = partition(items, (x) => x.key, 3, { buffer: 2 });
+    const per = await Promise.all(lanes.map((l) => collect(l)));
+    assert.equal(per.flat().length, 200);
+    const laneOfKey = new Map<string, number>();
+    per.forEach((lane, li) => {
+      for (const x of lane) {
+        assert.equal(laneOfKey.get(x.key) ?? li, li, `key ${x.key} in one lane`);
+        laneOfKey.set(x.key, li);
+      }
+      for (const key of new Set(lane.map((x) => x.key))) {
+        const is = lane.filter((x) => x.key === key).map((x) => x.i);
+        assert.deepEqual(is, [...is].sort((a, b) => a - b), "order kept per key");
+      }
+    });
+    const nums = partition(range(9), (x) => x, 3);
+    assert.deepEqual(await Promise.all(nums.map((l) => collect(l))), [[0, 3, 6], [1, 4, 7], [2, 5, 8]]);
+  });
+
+  test("a failing keyOf fails every lane; breaking one lane stops them all and closes the source", T, async () => {
+    const boom = new Error("key");
+    const results = await Promise.allSettled(
+      partition(range(10), (x) => {
+        if (x === 4) throw boom;
+        return x;
+      }, 2).map((l) => collect(l)),
+    );
+    assert.ok(results.every((r) => r.status === "rejected" && r.reason === boom));
+    let closed = false;
+    function* endless(): Generator<number> {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        closed = true;
+      }
+    }
+    const [l0, l1] = partition(endless(), (x) => x, 2);
+    const other = collect(l1!);
+    for await (const _ of l0!) break;
+    await other;
+    assert.ok(closed);
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("checks its arguments", () => {
+    assert.throws(() => partition([1], null as never, 2), TypeError);
+    assert.throws(() => partition([1], (x) => x, 1.5), RangeError);
+    assert.throws(() => partition([1], (x) => x, 2, { buffer: -1 }), RangeError);
+  });
+});

@@ -1,0 +1,465 @@
+import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import { describe, test } from "node:test";
+import { Channel, parkedWork } from "../../src/index.js";
+import { AdaptiveLimit } from "../../src/flow/index.js";
+import { observed } from "../../src/core/registry.js";
+import { VirtualClock, useClock } from "../../src/testing/index.js";
+import { batch, filter, flatMap, map, pipeline, tap, type DeadLetter } from "../../src/pipeline/index.js";
+
+const T = { timeout: 20_000 };
+
+/** A sync iterable that records how many items were pulled and whether it was closed. */
+function counted(n: number): { it: Iterable<number>; pulled: () => number; closed: () => boolean } {
+  let pulled = 0;
+  let closed = false;
+  const it: Iterable<number> = {
+    [Symbol.iterator]: () => ({
+      next: () => (pulled < n ? { value: pulled++, done: false } : { value: undefined, done: true }),
+      return: () => {
+        closed = true;
+        return { value: undefined, done: true };
+      },
+    }),
+  };
+  return { it, pulled: () => pulled, closed: () => closed };
+}
+
+/** Resolves after `n` macrotask turns (lets a running pipeline make all the progress it can). */
+async function settle(n = 5): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+describe("pipeline: sources and laziness", () => {
+  test("starts nothing until it is consumed", T, async () => {
+    const src = counted(10);
+    const p = pipeline(src.it, map((x: number) => x + 1));
+    await settle();
+    assert.equal(src.pulled(), 0);
+    assert.deepEqual(await collect(p), range(10).map((x) => x + 1));
+  });
+
+  test("every kind of source gives the same output", T, async () => {
+    const expected = range(50).map((x) => x * 2);
+    const ch = new Channel<number>(4);
+    void (async () => {
+      for (const x of range(50)) await ch.send(x);
+      ch.close();
+    })();
+    async function* gen(): AsyncGenerator<number> {
+      for (const x of range(50)) yield x;
+    }
+    const web = new ReadableStream<number>({
+      start(c) {
+        for (const x of range(50)) c.enqueue(x);
+        c.close();
+      },
+    });
+    const sources = [range(50), new Set(range(50)), gen(), Readable.from(range(50)), web, ch];
+    for (const s of sources) {
+      assert.deepEqual(await collect(pipeline(s as Iterable<number>, map((x: number) => x * 2))), expected);
+    }
+  });
+
+  test("a pipeline with no stage yields its source; a pipeline is a source", T, async () => {
+    const inner = pipeline(range(5), map((x: number) => x + 1));
+    assert.deepEqual(await collect(pipeline(inner, filter((x: number) => x % 2 === 0))), [2, 4]);
+    assert.deepEqual(await collect(pipeline([1, 2, 3])), [1, 2, 3]);
+  });
+
+  test("runs once: a second consumption throws", T, async () => {
+    const p = pipeline([1, 2]);
+    await p.run();
+    await assert.rejects(p.run(), /runs once/);
+    await assert.rejects(p.values().next(), /runs once/);
+  });
+
+  test("bad arguments are refused at once, naming what is wrong", () => {
+    assert.throws(() => pipeline(42 as unknown as number[]), TypeError);
+    assert.throws(() => pipeline([1], {} as never, map((x: number) => x)), TypeError);
+    assert.throws(() => map(1 as never), /fn must be a function/);
+    assert.throws(() => map((x) => x, { concurrency: 0 }), /options.concurrency must be a positive safe integer, got 0/);
+    assert.throws(() => map((x) => x, { concurrency: Infinity }), RangeError);
+    assert.throws(() => map((x) => x, { buffer: -1 }), /options.buffer must be a non-negative safe integer, got -1/);
+    assert.throws(() => map((x) => x, { ordered: "yes" as never }), TypeError);
+    assert.throws(() => map((x) => x, { deadLetter: [] as never }), /deadLetter must be a Channel/);
+    assert.throws(() => batch({ size: 0 }), /options.size must be a positive safe integer, got 0/);
+    assert.throws(() => batch({ size: 2, maxWaitMs: -1 }), RangeError);
+    assert.throws(() => batch(undefined as never), TypeError);
+    assert.throws(() => filter(undefined as never), TypeError);
+    assert.throws(() => pipeline([1], { sourceBuffer: -1 }), RangeError);
+  });
+});
+
+describe("pipeline: failure, abort, stop", () => {
+  test("the first failure rejects run with that error, unchanged; in-flight calls see it; the source is closed", T, async () => {
+    const src = counted(1000);
+    const boom = new Error("boom");
+    const seen: unknown[] = [];
+    const p = pipeline(
+      src.it,
+      map(
+        async (x: number, signal: AbortSignal) => {
+          if (x === 5) throw boom;
+          await new Promise<void>((resolve) => {
+            if (x < 3) return resolve();
+            signal.addEventListener("abort", () => {
+              seen.push(signal.reason);
+              resolve();
+            });
+          });
+          return x;
+        },
+        { concurrency: 8 },
+      ),
+      tap(() => {}),
+    );
+    await assert.rejects(p.run(), (e) => e === boom);
+    assert.ok(seen.length > 0 && seen.every((r) => r === boom), "running calls got the failure as their signal's reason");
+    assert.ok(src.closed(), "the source's return() was called");
+    assert.ok(src.pulled() < 100, "nothing more was pulled");
+    assert.deepEqual(parkedWork(), []);
+    assert.equal(p.stats.stages[0]!.errors, 1);
+  });
+
+  test("a failing source fails the run with its error; the iteration throws it", T, async () => {
+    const boom = new Error("source broke");
+    async function* gen(): AsyncGenerator<number> {
+      yield 1;
+      throw boom;
+    }
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const x of pipeline(gen(), map((x: number) => x))) got.push(x);
+      })(),
+      (e) => e === boom,
+    );
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("an abort rejects with signal.reason and closes a generator source (its finally runs)", T, async () => {
+    let finallyRan = false;
+    async function* gen(): AsyncGenerator<number> {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        finallyRan = true;
+      }
+    }
+    const ac = new AbortController();
+    const reason = new Error("shutdown");
+    const p = pipeline(
+      gen(),
+      map(async (x: number) => {
+        if (x === 20) ac.abort(reason);
+        return x;
+      }),
+    );
+    await assert.rejects(p.run({ signal: ac.signal }), (e) => e === reason);
+    assert.ok(finallyRan);
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("an already-aborted signal rejects at once and reads nothing", T, async () => {
+    const src = counted(10);
+    const reason = new Error("early");
+    await assert.rejects(pipeline(src.it, map((x: number) => x)).run({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    assert.equal(src.pulled(), 0);
+    const it = pipeline(counted(3).it).values({ signal: AbortSignal.abort(reason) });
+    await assert.rejects(it.next(), (e) => e === reason);
+  });
+
+  test("an abort while the consumer waits rejects its next() with the reason, after everything stopped", T, async () => {
+    const ch = new Channel<number>(); // a producer that never sends
+    const ac = new AbortController();
+    const it = pipeline(ch, map((x: number) => x)).values({ signal: ac.signal });
+    const pending = it.next();
+    await settle();
+    const reason = new Error("bye");
+    ac.abort(reason);
+    await assert.rejects(pending, (e) => e === reason);
+    assert.ok(ch.closed, "a channel source is closed");
+    assert.deepEqual(parkedWork(), []);
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+  });
+
+  test("break stops everything without an error: the source is closed, running calls are signalled", T, async () => {
+    const src = counted(Number.MAX_SAFE_INTEGER);
+    let aborted = 0;
+    let waiting = 0;
+    let allWaiting!: () => void;
+    const fourWaiting = new Promise<void>((r) => (allWaiting = r));
+    const p = pipeline(
+      src.it,
+      map(
+        async (x: number, signal: AbortSignal) => {
+          if (x >= 5) {
+            if (++waiting === 4) allWaiting();
+            await new Promise<void>((r) => signal.addEventListener("abort", () => (aborted++, r())));
+          }
+          return x;
+        },
+        { concurrency: 4, ordered: false },
+      ),
+    );
+    const got: number[] = [];
+    for await (const x of p) {
+      got.push(x);
+      if (got.length === 5) {
+        await fourWaiting;
+        break;
+      }
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+    assert.ok(src.closed());
+    assert.equal(aborted, 4, "the four running calls saw their signal abort before break returned");
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("a Node Readable source is destroyed and a web stream cancelled on failure", T, async () => {
+    const boom = new Error("x");
+    let n = 0;
+    const readable = new Readable({
+      objectMode: true,
+      read() {
+        this.push(n++);
+      },
+    });
+    await assert.rejects(pipeline(readable, map((x: number) => (x === 3 ? Promise.reject(boom) : x))).run(), (e) => e === boom);
+    assert.ok(readable.destroyed);
+    let cancelled: unknown = "no";
+    let k = 0;
+    const web = new ReadableStream<number>({
+      pull(c) {
+        c.enqueue(k++);
+      },
+      cancel(reason) {
+        cancelled = reason;
+      },
+    });
+    await assert.rejects(pipeline(web, map((x: number) => (x === 3 ? Promise.reject(boom) : x))).run(), (e) => e === boom);
+    assert.equal(cancelled, boom);
+  });
+});
+
+describe("pipeline: backpressure and bounds", () => {
+  test("a consumer that stops reading stops the source: items pulled stay within buffers plus what stages hold", T, async () => {
+    const src = counted(100_000);
+    const p = pipeline(src.it, map((x: number) => x, { buffer: 4 }), filter(() => true, { buffer: 2 }), batch({ size: 3, buffer: 1 }), { sourceBuffer: 5 });
+    const it = p[Symbol.asyncIterator]();
+    await it.next(); // the consumer holds one batch and reads no more
+    await settle(20);
+    // source link 5 + pump 1 + map 1 + link 4 + filter 1 + link 2 + batch (3 filling + 3 sending) + link 1 batch (3) + consumer's batch (3)
+    const bound = 5 + 1 + 1 + 4 + 1 + 2 + 3 + 3 + 3 + 3;
+    assert.ok(src.pulled() <= bound, `pulled ${src.pulled()} > ${bound}`);
+    assert.ok(src.pulled() > 10, "the pipeline filled its buffers");
+    await it.return!();
+    assert.ok(src.closed());
+  });
+
+  test("blockedMs names the bottleneck: the stage before a slow one is blocked, the slow one is busy", T, async () => {
+    const clock = new VirtualClock();
+    const p = pipeline(
+      range(20),
+      map((x: number) => x, { buffer: 1 }),
+      map(
+        async (x: number) => {
+          await new Promise<void>((r) => clock.setTimeout(r, 10));
+          return x;
+        },
+        { buffer: 1 },
+      ),
+      { clock },
+    );
+    const done = p.run();
+    while (clock.pending === 0) await settle(1);
+    for (let i = 0; i < 20; i++) await clock.advanceAsync(10);
+    await done;
+    const [fast, slow] = p.stats.stages;
+    assert.equal(slow!.busyMs, 200);
+    assert.equal(slow!.blockedMs, 0);
+    assert.ok(fast!.blockedMs >= 150, `fast stage blocked ${fast!.blockedMs}`);
+    assert.equal(fast!.busyMs, 0);
+  });
+});
+
+describe("pipeline: stages", () => {
+  test("map ordered keeps input order under random delays; unordered yields everything once", T, async () => {
+    const delay = (x: number): Promise<number> => new Promise((r) => setTimeout(() => r(x), (x * 7) % 5));
+    assert.deepEqual(await collect(pipeline(range(60), map(delay, { concurrency: 6 }))), range(60));
+    const un = await collect(pipeline(range(60), map(delay, { concurrency: 6, ordered: false })));
+    assert.deepEqual([...un].sort((a, b) => a - b), range(60));
+  });
+
+  test("map never runs more than its concurrency, a number or an AdaptiveLimit", T, async () => {
+    for (const concurrency of [3, new AdaptiveLimit({ algorithm: "aimd", initialLimit: 2, minLimit: 1, maxLimit: 4 })]) {
+      let running = 0;
+      let peak = 0;
+      const cap = typeof concurrency === "number" ? concurrency : 4;
+      await pipeline(
+        range(40),
+        map(
+          async (x: number) => {
+            running++;
+            peak = Math.max(peak, running);
+            await settle(1);
+            running--;
+            return x;
+          },
+          { concurrency },
+        ),
+      ).run();
+      assert.ok(peak <= cap && peak >= 1, `peak ${peak}`);
+    }
+  });
+
+  test("failures go to the dead-letter channel and the stage goes on", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(100);
+    for (const concurrency of [1, 4]) {
+      const p = pipeline(
+        range(20),
+        map((x: number) => (x % 5 === 0 ? Promise.reject(new Error(`bad ${x}`)) : x), { concurrency, deadLetter: dead, name: "check" }),
+        filter((x: number) => {
+          if (x === 7) throw new Error("seven");
+          return true;
+        }, { deadLetter: dead }),
+      );
+      const out = await collect(p);
+      assert.deepEqual(out, range(20).filter((x) => x % 5 !== 0 && x !== 7));
+      const letters: DeadLetter<number>[] = [];
+      for (let r = dead.tryRecv(); r?.ok; r = dead.tryRecv()) letters.push(r.value);
+      assert.deepEqual(letters.map((l) => l.item).sort((a, b) => a - b), [0, 5, 7, 10, 15]);
+      assert.equal(letters.find((l) => l.item === 7)!.stage, "filter#1");
+      assert.equal(letters.find((l) => l.item === 5)!.stage, "check");
+      const [m, f] = p.stats.stages;
+      assert.equal(m!.errors, 4);
+      assert.equal(m!.in, m!.out + m!.errors);
+      assert.equal(f!.errors, 1);
+    }
+  });
+
+  test("filter counts what it rejects as dropped; flatMap expands lazily", T, async () => {
+    const p = pipeline(range(10), filter((x: number) => x % 2 === 0), flatMap((x: number) => [x, x]));
+    assert.deepEqual(await collect(p), [0, 0, 2, 2, 4, 4, 6, 6, 8, 8]);
+    assert.deepEqual(
+      p.stats.stages.map((s) => [s.name, s.in, s.out, s.dropped]),
+      [["filter#0", 10, 5, 5], ["flatMap#1", 5, 10, 0]],
+    );
+    // An endless expansion is pulled only as far as it is read.
+    let produced = 0;
+    function* forever(): Generator<number> {
+      for (;;) yield produced++;
+    }
+    const it = pipeline([1], flatMap(() => forever(), { buffer: 2 }))[Symbol.asyncIterator]();
+    for (let i = 0; i < 3; i++) await it.next();
+    await settle(10);
+    assert.ok(produced <= 3 + 2 + 1, `produced ${produced}`);
+    await it.return!();
+  });
+
+  test("batch: full batches, then the rest at the end", T, async () => {
+    assert.deepEqual(await collect(pipeline(range(7), batch<number>({ size: 3 }))), [[0, 1, 2], [3, 4, 5], [6]]);
+  });
+
+  test("batch: a partial batch goes out after maxWaitMs, timed on the virtual clock; no timer is left", T, async () => {
+    const clock = new VirtualClock();
+    const restore = useClock(clock);
+    try {
+      const ch = new Channel<number>(10);
+      const it = pipeline(ch, batch<number>({ size: 5, maxWaitMs: 100 }))[Symbol.asyncIterator]();
+      await ch.send(1);
+      await ch.send(2);
+      const first = it.next();
+      await settle();
+      await clock.advanceAsync(99);
+      let resolved = false;
+      void first.then(() => (resolved = true));
+      await settle();
+      assert.equal(resolved, false);
+      await clock.advanceAsync(1);
+      assert.deepEqual(await first, { value: [1, 2], done: false });
+      assert.equal(clock.pending, 0);
+      for (const x of [3, 4, 5, 6, 7, 8]) await ch.send(x);
+      assert.deepEqual((await it.next()).value, [3, 4, 5, 6, 7]);
+      const rest = it.next();
+      await settle();
+      assert.equal(clock.pending, 1);
+      ch.close();
+      assert.deepEqual((await rest).value, [8]);
+      assert.equal((await it.next()).done, true);
+      assert.equal(clock.pending, 0);
+    } finally {
+      restore();
+    }
+  });
+
+  test("batch: an abort while a partial batch waits clears its timer", T, async () => {
+    const clock = new VirtualClock();
+    const ch = new Channel<number>(10);
+    const ac = new AbortController();
+    const run = pipeline(ch, batch<number>({ size: 5, maxWaitMs: 100 }), { clock }).run({ signal: ac.signal });
+    await ch.send(1);
+    await settle();
+    assert.equal(clock.pending, 1);
+    ac.abort(new Error("stop"));
+    await assert.rejects(run, /stop/);
+    assert.equal(clock.pending, 0);
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("a stage function from one async iterable to another; one that stops early ends the run quietly", T, async () => {
+    async function* pairs(input: AsyncIterable<number>): AsyncGenerator<[number, number]> {
+      let prev: number | undefined;
+      for await (const x of input) {
+        if (prev !== undefined) yield [prev, x];
+        prev = x;
+      }
+    }
+    assert.deepEqual(await collect(pipeline(range(4), pairs)), [[0, 1], [1, 2], [2, 3]]);
+    const src = counted(1_000_000);
+    async function* take3(input: AsyncIterable<number>): AsyncGenerator<number> {
+      let n = 0;
+      for await (const x of input) {
+        yield x;
+        if (++n === 3) return;
+      }
+    }
+    const p = pipeline(src.it, map((x: number) => x), take3);
+    const stats = await p.run();
+    assert.equal(stats.stages[1]!.out, 3);
+    assert.equal(stats.stages[1]!.name, "take3#1");
+    assert.ok(src.closed());
+    assert.ok(src.pulled() < 100);
+  });
+});
+
+describe("pipeline: stats and registry", () => {
+  test("stats: one entry per stage, default names kind#index, the name option, zeros before the run", T, async () => {
+    const p = pipeline(range(5), map((x: number) => x), tap(() => {}, { name: "log" }), batch<number>({ size: 2 }));
+    assert.deepEqual(p.stats.stages.map((s) => [s.name, s.in, s.out]), [["map#0", 0, 0], ["log", 0, 0], ["batch#2", 0, 0]]);
+    const stats = await p.run();
+    assert.deepEqual(stats.stages.map((s) => [s.name, s.in, s.out]), [["map#0", 5, 5], ["log", 5, 5], ["batch#2", 5, 3]]);
+  });
+
+  test("a named pipeline registers its stages as pipeline-stage boundaries", T, async () => {
+    const p = pipeline(range(3), map((x: number) => x, { name: "double" }), { name: "orders" });
+    await p.run();
+    const mine = [...observed()].filter((o) => o.kind === "pipeline-stage" && o.boundary.name === "orders/double");
+    assert.equal(mine.length, 1);
+    assert.equal((mine[0]!.boundary.stats as { in: number }).in, 3);
+    const before = [...observed()].length;
+    pipeline(range(3), map((x: number) => x));
+    assert.equal([...observed()].length, before, "an unnamed pipeline registers nothing");
+  });
+});
