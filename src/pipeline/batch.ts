@@ -79,7 +79,10 @@ class BatchStage<T> extends Stage<T, T[]> {
           got = res as RecvResult<T>;
         }
       }
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       if (items.length === 0 && timed) deadline = clock.now() + maxWaitMs;
       items.push(got.value);

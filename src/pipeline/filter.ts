@@ -25,7 +25,10 @@ class FilterStage<T> extends Stage<T, T> {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
       if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       const v = got.value;
       let keep: unknown;

@@ -25,7 +25,10 @@ class FlatMapStage<I, O> extends Stage<I, O> {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
       if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       const item = got.value;
       let it: Iterator<O> | AsyncIterator<O>;

@@ -69,7 +69,10 @@ class MapStage<I, O> extends Stage<I, O> {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
       if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       let v: O;
       try {

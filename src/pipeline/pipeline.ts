@@ -82,11 +82,10 @@ class Execution<T> {
   readonly settled: Promise<void>;
   readonly #source: OpenSource<unknown>;
   readonly #caller = new CallerAbort(this as Execution<unknown>);
-  readonly #opts: { signal: AbortSignal };
+  #reported = false;
 
   constructor(p: Pipeline<T>, signal: AbortSignal | undefined) {
     const s = this.ctl.signal;
-    this.#opts = { signal: s };
     const src = (this.#source = openSource(p.source, p.sourceBuffer));
     this.links.push(src.link);
     for (const st of p.stages) this.links.push(new Channel<unknown>(st.buffer));
@@ -163,6 +162,9 @@ class Execution<T> {
     unwatchAbort(this.#caller);
     this.ctl.abort(reason);
     this.#source.close(reason);
+    // Stages park on their links without a signal (the cheapest park): closing the links wakes
+    // every one of them, and each sees the run's signal aborted.
+    for (const link of this.links) if (!link.closed) link.close();
   }
 
   #finish(): void {
@@ -173,6 +175,8 @@ class Execution<T> {
   /** Where the consumer's next() lands once the output is closed or the run aborted. */
   async end(): Promise<IteratorResult<T>> {
     await this.settled;
+    if (this.#reported) return DONE;
+    this.#reported = true;
     if (this.failure !== null) throw this.failure.error;
     return DONE;
   }
@@ -181,10 +185,7 @@ class Execution<T> {
     if (this.ctl.signal.aborted) return this.end();
     const r = this.output.tryRecv();
     if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.end();
-    return this.output.recv(this.#opts).then(
-      (v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()),
-      () => this.end(),
-    );
+    return this.output.recv().then((v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()));
   }
 }
 
@@ -206,16 +207,7 @@ class PipelineIterator<T> implements AsyncIterableIterator<T> {
         return Promise.reject(e);
       }
     }
-    return this.#ex.next().then(
-      (r) => {
-        if (r.done === true) this.#done = true;
-        return r;
-      },
-      (e: unknown) => {
-        this.#done = true;
-        throw e;
-      },
-    );
+    return this.#ex.next();
   }
 
   async return(): Promise<IteratorResult<T>> {
@@ -341,16 +333,11 @@ export class Pipeline<T> implements AsyncIterable<T> {
     const signal = signalOf(options);
     const ex = this.start(signal);
     const out = ex.output;
-    const opts = { signal: ex.ctl.signal };
-    try {
-      for (;;) {
-        if (ex.ctl.signal.aborted) break;
-        let r = out.tryRecv();
-        if (r === undefined) r = await out.recv(opts);
-        if (!r.ok) break;
-      }
-    } catch {
-      // Aborted while waiting: the failure (or the caller's reason) is in ex.failure.
+    for (;;) {
+      if (ex.ctl.signal.aborted) break;
+      let r = out.tryRecv();
+      if (r === undefined) r = await out.recv(); // closed at an abort
+      if (!r.ok) break;
     }
     await ex.end();
     return this.stats;

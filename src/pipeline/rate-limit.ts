@@ -21,7 +21,10 @@ class RateLimitStage<T> extends Stage<T, T> {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
       if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       if (!limiter.allow(1)) await limiter.wait(1, m.opts);
       const v = got.value;

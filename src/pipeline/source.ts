@@ -97,7 +97,6 @@ class IteratorSource<T> implements OpenSource<T> {
 
   async pump(signal: AbortSignal): Promise<void> {
     const link = this.link;
-    const opts = { signal };
     const it = (this.#it = this.open());
     for (;;) {
       if (signal.aborted || this.#closed) return;
@@ -111,7 +110,7 @@ class IteratorSource<T> implements OpenSource<T> {
       }
       if (this.#closed) return;
       if (r.done === true) break;
-      if (!link.trySend(r.value)) await link.send(r.value, opts);
+      if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;
     if (this.own) link.close();
@@ -148,7 +147,6 @@ class WebSource<T> implements OpenSource<T> {
 
   async pump(signal: AbortSignal): Promise<void> {
     const link = this.link;
-    const opts = { signal };
     const reader = (this.#reader = this.stream.getReader());
     for (;;) {
       if (signal.aborted || this.#closed) return;
@@ -161,7 +159,7 @@ class WebSource<T> implements OpenSource<T> {
       }
       if (this.#closed) return;
       if (r.done) break;
-      if (!link.trySend(r.value)) await link.send(r.value, opts);
+      if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;
     reader.releaseLock();

@@ -155,25 +155,43 @@ export class Meter {
     this.opts = { signal };
   }
 
-  /** Waits for input (time not counted). */
-  async recv<T>(input: Channel<T>): Promise<RecvResult<T>> {
+  /**
+   * Waits for input (time not counted). A link is closed when the run aborts, which wakes this
+   * with `ok: false`: loops check their signal then.
+   */
+  recv<T>(input: Channel<T>): Promise<RecvResult<T>> {
     if (this.busy) this.c.busyMs += this.now() - this.t;
-    try {
-      return await input.recv(this.opts);
-    } finally {
-      this.t = this.now();
-    }
+    return input.recv().then(this.#resume);
   }
 
-  /** Waits for room in `output` (counted in `blockedMs`). */
-  async send<T>(output: Channel<T>, value: T): Promise<void> {
+  readonly #resume = <R>(r: R): R => {
+    this.t = this.now();
+    return r;
+  };
+
+  /** Waits for room in `output` (counted in `blockedMs`); rejects with ChannelClosedError if the link is closed under it. */
+  send<T>(output: Channel<T>, value: T): Promise<void> {
     const t0 = this.now();
     if (this.busy) this.c.busyMs += t0 - this.t;
+    this.t = t0;
+    return output.send(value).then(this.#unblock);
+  }
+
+  readonly #unblock = (): void => {
+    const t = this.now();
+    this.c.blockedMs += t - this.t;
+    this.t = t;
+  };
+
+  /** Waits for room in a channel that is not a link (a dead-letter channel): with the run's signal. */
+  async sendWatched<T>(ch: Channel<T>, value: T): Promise<void> {
+    const t0 = this.now();
+    if (this.busy) this.c.busyMs += t0 - this.t;
+    this.t = t0;
     try {
-      await output.send(value, this.opts);
+      await ch.send(value, this.opts);
     } finally {
-      this.t = this.now();
-      this.c.blockedMs += this.t - t0;
+      this.#unblock();
     }
   }
 
@@ -182,7 +200,7 @@ export class Meter {
     this.c.errors++;
     if (dead === undefined) throw error;
     const letter: DeadLetter<I> = { item, error, stage: this.c.name };
-    if (!dead.trySend(letter)) await this.send(dead, letter);
+    if (!dead.trySend(letter)) await this.sendWatched(dead, letter);
   }
 
   /** The stage ends: counts its last stretch of work. */
