@@ -198,8 +198,13 @@ export class OrderService {
 
     const persist = async (rows: Enriched[], signal: AbortSignal): Promise<void> => {
       // Once sent, a statement is waited for (see the invariants): no signal for the attempt,
-      // and no new attempt once the run is stopping.
-      await retry(() => store.upsert(rows.map((r) => r.order)), {
+      // and no new attempt once the run is stopping (not retried, and refused after a backoff
+      // that the stop overtook; a backoff is at most 500 ms).
+      const orders = rows.map((r) => r.order);
+      await retry((_s, attempt) => {
+        if (attempt > 1 && signal.aborted) throw new AbandonedError(signal.reason);
+        return store.upsert(orders);
+      }, {
         attempts: 3,
         baseMs: 50,
         maxMs: 500,
