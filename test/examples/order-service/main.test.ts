@@ -67,7 +67,20 @@ async function checkRows(table: string, f: Figures): Promise<void> {
     const stray = rows.filter((r) => !valid.has(r.orderId));
     assert.deepEqual(stray, [], "only valid orders among those consumed are in the table");
   } finally {
+    await store.close();
+  }
+}
+
+/** Kills the child if it is still running (and waits for it), then drops its table. */
+async function cleanUp(c: Child, table: string): Promise<void> {
+  if (c.child.exitCode === null && c.child.signalCode === null) {
+    c.child.kill("SIGKILL");
+    await c.exited;
+  }
+  const store = await OrderStore.open({ table });
+  try {
     await store.drop();
+  } finally {
     await store.close();
   }
 }
@@ -104,7 +117,7 @@ test("SIGTERM in the middle of the load: intake stops, in-flight work drains, th
     assert.ok(c.lines.some((l) => l.startsWith("summary: consumed")), "the human summary is printed too");
     await checkRows(table, f);
   } finally {
-    if (c.child.exitCode === null) c.child.kill("SIGKILL");
+    await cleanUp(c, table);
   }
 });
 
@@ -133,7 +146,7 @@ test("a second signal cuts the drain short: the rest is abandoned, and still not
     checkFigures(f);
     await checkRows(table, f);
   } finally {
-    if (c.child.exitCode === null) c.child.kill("SIGKILL");
+    await cleanUp(c, table);
   }
 });
 
