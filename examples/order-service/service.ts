@@ -15,8 +15,10 @@
  *    and counted as abandoned. So `consumed = persisted + deadLettered + abandoned` and
  *    `acked = persisted + deadLettered`, always, whatever stopped the run.
  *  - A batch whose statement was sent is waited for even when the run is aborted (a query
- *    cannot be withdrawn once sent): its outcome decides, so nothing is committed and left
- *    unacked by this run, and nothing acked that did not commit.
+ *    cannot be withdrawn once sent): its outcome decides, so nothing is acked that did not
+ *    commit, and nothing committed is left unacked, except when the connection is lost between
+ *    the commit and its reply: then the redelivery rewrites the row, which the upsert makes
+ *    harmless (and `writes` shows).
  */
 import { Channel } from "../../src/index.js";
 import { RateLimiter, RetryBudget, retry } from "../../src/flow/index.js";
@@ -31,7 +33,7 @@ import { Shutdown, ShutdownDeadlineError } from "./shutdown.js";
 import { isTransientDatabaseError, type OrderStore } from "./store.js";
 import { validateOrder } from "./validate.js";
 
-/** Options of `runOrderService`. */
+/** Options of `new OrderService(options)` and `runOrderService(options)`. */
 export interface OrderServiceOptions {
   readonly broker: InMemoryBroker;
   readonly store: OrderStore;
