@@ -26,7 +26,7 @@ import { observe } from "../core/registry.js";
 import { checkName, checkOptions, signalOf } from "../core/validate.js";
 import { FunctionStage, type StageFunction } from "./function-stage.js";
 import { openSource, type OpenSource, type Source } from "./source.js";
-import { DEFAULT_BUFFER, Stage, StageCounters, reader, runClock, type StageRun, type StageStats } from "./stage.js";
+import { DEFAULT_BUFFER, Meter, SKIP, Stage, StageCounters, StageState, hasRoom, isThenable, reader, runClock, type StageRun, type StageStats } from "./stage.js";
 
 /** A stage as `pipeline` takes it: a factory's result, or a function from one async iterable to another. */
 export type StageLike<I, O> = Stage<I, O> | StageFunction<I, O>;
@@ -76,6 +76,8 @@ class Execution<T> {
   failure: { error: unknown } | null = null;
   stopped = false;
   readonly links: Channel<unknown>[] = [];
+  /** `states[i]`: stage i's shared state (its inline step, whether its loop is idle). */
+  readonly states: StageState[] = [];
   /** Links closed by the stage reading them, before their writer was done. */
   readonly cancelled = new Set<Channel<unknown>>();
   readonly output: Channel<T>;
@@ -94,16 +96,21 @@ class Execution<T> {
     const now = reader(clock);
     const fail = (e: unknown): void => this.fail(e);
     const tasks: Promise<void>[] = [];
+    for (let i = 0; i < p.stages.length; i++) this.states.push(new StageState());
     if (signal !== undefined) {
       if (signal.aborted) this.fail(signal.reason);
       else watchAbort(signal, this.#caller);
     }
-    const pumping = s.aborted ? null : src.pump(s);
+    const srcMeter = new Meter(new StageCounters("source"), now, s, false);
+    const forward = (v: unknown): Promise<void> | undefined => this.deliver(-1, v, srcMeter);
+    const pumping = s.aborted ? null : src.pump(s, forward);
     if (pumping !== null) tasks.push(pumping.then(undefined, (e: unknown) => this.#ended(e, src.link)));
     p.stages.forEach((st, i) => {
       const input = this.links[i]!;
       const output = this.links[i + 1]!;
-      const run: StageRun<unknown, unknown> = { input, output, signal: s, counters: p.counters[i]!, clock, now, fail };
+      const state = this.states[i]!;
+      const deliver = (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
+      const run: StageRun<unknown, unknown> = { input, output, signal: s, counters: p.counters[i]!, clock, now, state, fail, deliver };
       tasks.push(this.#stage(st, run));
     });
     this.settled = Promise.all(tasks).then(() => this.#finish());
@@ -122,7 +129,35 @@ class Execution<T> {
     } catch (e) {
       this.#ended(e, run.output);
     } finally {
+      run.state.step = null;
+      run.state.idle = false;
       if (!run.output.closed) run.output.close();
+    }
+  }
+
+  /**
+   * Stage `from` (-1: the source) hands `v` on: through the inline steps of the stages after
+   * it while each is idle and the link after it has room, then into the next link (waiting for
+   * room, timed on `m`, only there: the first link, since every later hop was checked for room).
+   */
+  deliver(from: number, v: unknown, m: Meter): Promise<void> | undefined {
+    const { states, links } = this;
+    for (let j = from + 1; ; j++) {
+      const st = states[j];
+      if (st !== undefined && st.idle && st.step !== null && !st.async && hasRoom(links[j + 1]!)) {
+        const r = st.step(v);
+        if (r === SKIP) return undefined;
+        if (isThenable(r)) {
+          // The step turned out async (or is sending a dead letter): finish this item from here.
+          return Promise.resolve(r).then((x) => (x === SKIP ? undefined : this.deliver(j, x, m)));
+        }
+        v = r;
+        continue;
+      }
+      const link = links[j]!;
+      if (st !== undefined) st.idle = false; // its loop is woken with this item: no inline step until it parks again
+      if (link.trySend(v)) return undefined;
+      return m.send(link, v);
     }
   }
 

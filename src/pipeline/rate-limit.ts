@@ -14,7 +14,7 @@ class RateLimitStage<T> extends Stage<T, T> {
   }
 
   async run(r: StageRun<T, T>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c } = r;
     const limiter = this.limiter;
     const m = new Meter(c, r.now, signal);
     for (;;) {
@@ -28,8 +28,9 @@ class RateLimitStage<T> extends Stage<T, T> {
       c.in++;
       if (!limiter.allow(1)) await limiter.wait(1, m.opts);
       const v = got.value;
-      if (!output.trySend(v)) await m.send(output, v);
       c.out++;
+      const d = r.deliver(v, m);
+      if (d !== undefined) await d;
     }
     m.end();
   }

@@ -18,8 +18,11 @@ export type Source<T> = Channel<T> | Iterable<T> | AsyncIterable<T> | Readable |
 /** @internal An opened source: the first link, and how to pump into it and close it. */
 export interface OpenSource<T> {
   readonly link: Channel<T>;
-  /** Fills `link` until the source ends (then closes it), or rejects. Absent for a channel source. */
-  pump(signal: AbortSignal): Promise<void> | null;
+  /**
+   * Fills `link` until the source ends (then closes it), or rejects. Null for a channel source.
+   * `forward`, when given, hands each item on instead of a plain send into `link`.
+   */
+  pump(signal: AbortSignal, forward?: (item: T) => Promise<void> | undefined): Promise<void> | null;
   /** Stops the source early (after a failure, an abort, or a stop); safe to call more than once. */
   close(reason: unknown): void;
 }
@@ -95,7 +98,7 @@ class IteratorSource<T> implements OpenSource<T> {
     readonly destroy: (() => void) | null,
   ) {}
 
-  async pump(signal: AbortSignal): Promise<void> {
+  async pump(signal: AbortSignal, forward?: (item: T) => Promise<void> | undefined): Promise<void> {
     const link = this.link;
     const it = (this.#it = this.open());
     for (;;) {
@@ -110,7 +113,10 @@ class IteratorSource<T> implements OpenSource<T> {
       }
       if (this.#closed) return;
       if (r.done === true) break;
-      if (!link.trySend(r.value)) await link.send(r.value);
+      if (forward !== undefined) {
+        const d = forward(r.value);
+        if (d !== undefined) await d;
+      } else if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;
     if (this.own) link.close();
@@ -145,7 +151,7 @@ class WebSource<T> implements OpenSource<T> {
     readonly own: boolean,
   ) {}
 
-  async pump(signal: AbortSignal): Promise<void> {
+  async pump(signal: AbortSignal, forward?: (item: T) => Promise<void> | undefined): Promise<void> {
     const link = this.link;
     const reader = (this.#reader = this.stream.getReader());
     for (;;) {
@@ -159,7 +165,10 @@ class WebSource<T> implements OpenSource<T> {
       }
       if (this.#closed) return;
       if (r.done) break;
-      if (!link.trySend(r.value)) await link.send(r.value);
+      if (forward !== undefined) {
+        const d = forward(r.value);
+        if (d !== undefined) await d;
+      } else if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;
     reader.releaseLock();
