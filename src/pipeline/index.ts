@@ -25,3 +25,7 @@ export { partition } from "./partition.js";
 export type { PartitionOptions } from "./partition.js";
 export { Broadcast, Subscription } from "./broadcast.js";
 export type { BroadcastOptions, BroadcastPolicy, BroadcastStats, SubscribeOptions, SubscriptionStats } from "./broadcast.js";
+export { toReadable, toWritable } from "./node-streams.js";
+export type { ToReadableOptions } from "./node-streams.js";
+export { toReadableStream, toWritableStream } from "./web-streams.js";
+export type { ToReadableStreamOptions } from "./web-streams.js";

@@ -175,3 +175,87 @@ class WebSource<T> implements OpenSource<T> {
     p.then(noop, noop);
   }
 }
+
+/** @internal One-at-a-time reading of any source, for adapters that pull only when asked. */
+export interface Puller<T> {
+  /** The next item; at most one call pending at a time. */
+  next(): Promise<IteratorResult<T>>;
+  /** Stops the source early (idempotent; nothing once it ended or failed). */
+  close(reason: unknown): void;
+}
+
+/** @internal A `Puller` over `source` (nothing is read until the first `next()`). */
+export function pullerOf<T>(source: Source<T>, name = "source"): Puller<T> {
+  if (source instanceof Channel) {
+    const ch = source;
+    return {
+      next: () => ch.recv().then((r) => (r.ok ? { value: r.value, done: false } : { value: undefined, done: true })),
+      close: () => {
+        if (!ch.closed) ch.close();
+      },
+    };
+  }
+  const s = source as unknown as Record<PropertyKey, unknown> | null;
+  if (s !== null && typeof s === "object" && typeof s.getReader === "function") {
+    const stream = source as ReadableStream<T>;
+    let reader: ReadableStreamDefaultReader<T> | null = null;
+    let ended = false;
+    return {
+      next: async () => {
+        reader ??= stream.getReader();
+        try {
+          const r = await reader.read();
+          if (r.done) ended = true;
+          return r.done ? { value: undefined, done: true } : { value: r.value, done: false };
+        } catch (e) {
+          ended = true;
+          throw e;
+        }
+      },
+      close: (reason) => {
+        if (ended) return;
+        ended = true;
+        (reader !== null ? reader.cancel(reason) : stream.cancel(reason)).then(noop, noop);
+      },
+    };
+  }
+  let it: Iterator<T> | AsyncIterator<T> | null = null;
+  let ended = false;
+  let open: () => Iterator<T> | AsyncIterator<T>;
+  let destroy: (() => void) | null = null;
+  if (source instanceof Readable) {
+    open = () => (source as Readable)[Symbol.asyncIterator]();
+    destroy = () => (source as Readable).destroy();
+  } else if (s != null && typeof s[Symbol.asyncIterator] === "function") {
+    open = () => (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+  } else if (s != null && typeof s[Symbol.iterator] === "function") {
+    open = () => (source as Iterable<T>)[Symbol.iterator]();
+  } else {
+    throw new TypeError(`${name} must be a Channel, an iterable, an async iterable, a Node Readable or a web ReadableStream`);
+  }
+  return {
+    next: async () => {
+      it ??= open();
+      try {
+        const r = await it.next();
+        if (r.done === true) ended = true;
+        return r;
+      } catch (e) {
+        ended = true;
+        throw e;
+      }
+    },
+    close: () => {
+      if (ended) return;
+      ended = true;
+      if (destroy !== null) return destroy();
+      if (it === null || typeof it.return !== "function") return;
+      try {
+        const p = it.return() as unknown;
+        if (isThenable(p)) p.then(noop, noop);
+      } catch {
+        // Closing a source we are leaving: nothing more to report.
+      }
+    },
+  };
+}
