@@ -58,8 +58,6 @@ export interface OrderServiceOptions {
   readonly onCommit?: (progress: OrderServiceProgress) => void;
   /** Called once per ack: the message id and why it was acked (tests check against the table). */
   readonly onAck?: (messageId: number, outcome: "persisted" | "dead-lettered") => void;
-  /** The `stop()` of the shutdown, given to the caller once the run started (for a second SIGINT: `abortNow`). */
-  readonly onShutdown?: (shutdown: Shutdown) => void;
 }
 
 /** The counts so far. */
@@ -107,131 +105,188 @@ function positive(v: number | undefined, fallback: number, name: string): number
 }
 
 /**
- * Runs the service until the broker has no more messages, or the signal stops it (then it
- * drains within `drainMs` and abandons the rest), or a stage fails. Never rejects for those:
- * it resolves with the summary once nothing is left running (the outcome says how it ended).
- * Rejects only for bad options (`RangeError`/`TypeError`, before anything is taken).
+ * The service: `run()` consumes until the broker has no more messages, or `stop()` (or the
+ * `signal` option) stops it, or a stage fails. A stop stops the intake at once and lets the
+ * work in flight finish within `drainMs`; then the rest is aborted and given back to the
+ * broker. `abortNow()` skips the drain.
+ *
+ * Bounded: see the invariants at the top of this file. Blocks: nothing of the caller's; `run`
+ * resolves once nothing of the service is left running, holding a timer or parked.
+ *
+ * @example
+ * const service = new OrderService({ broker, store, lookup, drainMs: 5000 });
+ * process.once("SIGTERM", () => service.stop());
+ * const summary = await service.run();
+ * console.log(summary.consumed, summary.persisted, summary.deadLettered, summary.abandoned);
+ */
+export class OrderService {
+  readonly #o: OrderServiceOptions;
+  readonly #shutdown: Shutdown;
+  readonly #enrichConcurrency: number;
+  readonly #batchSize: number;
+  readonly #persistConcurrency: number;
+  readonly #intakeBuffer: number;
+  readonly #desk: DeadLetterDesk;
+  /** Deliveries taken and not yet acked: at most the broker's `maxUnacked`. */
+  readonly #pending = new Map<number, Delivery>();
+  #consumed = 0;
+  #persisted = 0;
+  #batches = 0;
+  #running: Promise<OrderServiceSummary> | undefined;
+
+  /** Checks the options (`RangeError`/`TypeError` naming the one that is wrong); takes nothing yet. */
+  constructor(options: OrderServiceOptions) {
+    this.#o = options;
+    this.#enrichConcurrency = positive(options.enrichConcurrency, 16, "enrichConcurrency");
+    this.#batchSize = positive(options.batchSize, 50, "batchSize");
+    this.#persistConcurrency = positive(options.persistConcurrency, 2, "persistConcurrency");
+    this.#intakeBuffer = positive(options.intakeBuffer, 64, "intakeBuffer");
+    this.#shutdown = new Shutdown(options.signal, options.drainMs ?? 5000);
+    this.#desk = new DeadLetterDesk((d) => this.#ack(d, "dead-lettered"));
+  }
+
+  /** The counts so far (a fresh snapshot). */
+  get progress(): OrderServiceProgress {
+    const dead = this.#desk.total;
+    return { consumed: this.#consumed, persisted: this.#persisted, acked: this.#persisted + dead, deadLettered: dead, batches: this.#batches };
+  }
+
+  /** Deliveries taken and not yet acked (in the pipeline now). */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Stops the intake and starts the drain (idempotent). */
+  stop(): void {
+    this.#shutdown.stop();
+  }
+
+  /** Abandons the drain: what is in flight now is aborted and given back. */
+  abortNow(): void {
+    this.#shutdown.abortNow();
+  }
+
+  /** Runs the service once (a second call returns the same promise). Never rejects; see `OrderServiceOutcome`. */
+  run(): Promise<OrderServiceSummary> {
+    this.#running ??= this.#run();
+    return this.#running;
+  }
+
+  #ack(d: Delivery, outcome: "persisted" | "dead-lettered"): void {
+    this.#pending.delete(d.tag);
+    this.#o.broker.ack(d.tag);
+    this.#o.onAck?.(d.messageId, outcome);
+  }
+
+  async #run(): Promise<OrderServiceSummary> {
+    const { broker, store, lookup, onCommit } = this.#o;
+    const shutdown = this.#shutdown;
+    const desk = this.#desk;
+    const limiter = new RateLimiter({ rate: this.#o.rate ?? 2000, burst: this.#o.burst ?? 50, name: "orders/lookup-quota" });
+    const budget = new RetryBudget({ name: "orders/lookup-retries" });
+    const enricher = createEnricher({ lookup, limiter, budget });
+    const { enrich } = enricher;
+    const t0 = performance.now();
+
+    const source = new Channel<Delivery>(this.#intakeBuffer, { name: "orders/intake" });
+    const stopFeeding = new AbortController();
+    const intake = feed(broker, source, { signal: AbortSignal.any([shutdown.intake, stopFeeding.signal]) }, (d) => {
+      this.#consumed++;
+      this.#pending.set(d.tag, d);
+    });
+    const desking = desk.run();
+
+    const persist = async (rows: Enriched[], signal: AbortSignal): Promise<void> => {
+      // Once sent, a statement is waited for (see the invariants): no signal for the attempt,
+      // and no new attempt once the run is stopping.
+      await retry(() => store.upsert(rows.map((r) => r.order)), {
+        attempts: 3,
+        baseMs: 50,
+        maxMs: 500,
+        retryIf: (e) => !signal.aborted && isTransientDatabaseError(e),
+      });
+      this.#persisted += rows.length;
+      this.#batches++;
+      for (const r of rows) this.#ack(r.delivery, "persisted");
+      onCommit?.(this.progress);
+    };
+
+    const p = pipeline(
+      source,
+      map((d: Delivery): Validated => ({ delivery: d, order: validateOrder(d.body) }), { name: "validate", deadLetter: desk.invalid }),
+      map(
+        async (v: Validated, signal: AbortSignal): Promise<Enriched> => {
+          try {
+            return { delivery: v.delivery, order: await enrich(v.order, signal) };
+          } catch (e) {
+            throw signal.aborted ? new AbandonedError(signal.reason) : e;
+          }
+        },
+        { name: "enrich", concurrency: this.#enrichConcurrency, ordered: false, deadLetter: desk.failed },
+      ),
+      batch<Enriched>({ name: "batch", size: this.#batchSize, maxWaitMs: this.#o.batchWaitMs ?? 50 }),
+      map(persist, { name: "persist", concurrency: this.#persistConcurrency }),
+      this.#o.name === undefined ? {} : { name: this.#o.name },
+    );
+
+    let outcome: OrderServiceOutcome;
+    let error: unknown;
+    try {
+      await p.run({ signal: shutdown.hard });
+      outcome = shutdown.intake.aborted ? "drained" : "completed";
+    } catch (e) {
+      if (e instanceof ShutdownDeadlineError) {
+        outcome = "deadline";
+      } else {
+        outcome = "failed";
+        error = e;
+      }
+    } finally {
+      shutdown.dispose();
+    }
+    // The pipeline is settled: nothing of it runs. Stop the intake (it may be waiting for a
+    // credit), let the desk take what its channels still hold, then give back the rest.
+    stopFeeding.abort();
+    await intake.catch((e: unknown) => {
+      if (outcome !== "failed") {
+        outcome = "failed";
+        error = e;
+      }
+    });
+    desk.close();
+    await desking;
+    const abandoned = this.#pending.size;
+    for (const d of this.#pending.values()) broker.nack(d.tag);
+    this.#pending.clear();
+    const end = performance.now();
+    return {
+      ...this.progress,
+      abandoned,
+      deadLetters: desk.counts,
+      deadLetterSamples: desk.samples,
+      outcome,
+      error,
+      retries: enricher.stats.retries,
+      retriesRefused: budget.stats.refused,
+      peakLookups: lookup.peakInFlight,
+      elapsedMs: end - t0,
+      shutdownMs: shutdown.stoppedAt === undefined ? undefined : end - shutdown.stoppedAt,
+      stages: p.stats.stages,
+    };
+  }
+}
+
+/**
+ * `new OrderService(options).run()`: runs until the broker has no more messages, or the signal
+ * stops it (then it drains within `drainMs` and abandons the rest), or a stage fails. Never
+ * rejects for those: it resolves with the summary once nothing is left running (the outcome
+ * says how it ended). Throws only for bad options (`RangeError`/`TypeError`, before anything
+ * is taken).
  *
  * @example
  * const summary = await runOrderService({ broker, store, lookup, signal: ctl.signal, drainMs: 5000 });
  * console.log(summary.consumed, summary.persisted, summary.abandoned);
  */
-export async function runOrderService(options: OrderServiceOptions): Promise<OrderServiceSummary> {
-  const { broker, store, lookup, onCommit, onAck } = options;
-  const enrichConcurrency = positive(options.enrichConcurrency, 16, "enrichConcurrency");
-  const batchSize = positive(options.batchSize, 50, "batchSize");
-  const persistConcurrency = positive(options.persistConcurrency, 2, "persistConcurrency");
-  const intakeBuffer = positive(options.intakeBuffer, 64, "intakeBuffer");
-  const limiter = new RateLimiter({ rate: options.rate ?? 2000, burst: options.burst ?? 50, name: "orders/lookup-quota" });
-  const budget = new RetryBudget({ name: "orders/lookup-retries" });
-  const enricher = createEnricher({ lookup, limiter, budget });
-  const { enrich } = enricher;
-  const shutdown = new Shutdown(options.signal, options.drainMs ?? 5000);
-  const t0 = performance.now();
-
-  // Deliveries taken and not yet acked: at most the broker's maxUnacked.
-  const pending = new Map<number, Delivery>();
-  let consumed = 0;
-  let persisted = 0;
-  let batches = 0;
-  const ack = (d: Delivery, outcome: "persisted" | "dead-lettered"): void => {
-    pending.delete(d.tag);
-    broker.ack(d.tag);
-    onAck?.(d.messageId, outcome);
-  };
-  const desk = new DeadLetterDesk((d) => ack(d, "dead-lettered"));
-  const progress = (): OrderServiceProgress => ({
-    consumed,
-    persisted,
-    acked: persisted + desk.total,
-    deadLettered: desk.total,
-    batches,
-  });
-
-  const source = new Channel<Delivery>(intakeBuffer, { name: "orders/intake" });
-  const stopFeeding = new AbortController();
-  const intake = feed(broker, source, { signal: AbortSignal.any([shutdown.intake, stopFeeding.signal]) }, (d) => {
-    consumed++;
-    pending.set(d.tag, d);
-  });
-  const desking = desk.run();
-
-  const persist = async (rows: Enriched[], signal: AbortSignal): Promise<void> => {
-    // Once sent, a statement is waited for (see the invariants): no signal for the attempt,
-    // and no new attempt once the run is stopping.
-    await retry(() => store.upsert(rows.map((r) => r.order)), {
-      attempts: 3,
-      baseMs: 50,
-      maxMs: 500,
-      retryIf: (e) => !signal.aborted && isTransientDatabaseError(e),
-    });
-    persisted += rows.length;
-    batches++;
-    for (const r of rows) ack(r.delivery, "persisted");
-    onCommit?.(progress());
-  };
-
-  const p = pipeline(
-    source,
-    map((d: Delivery): Validated => ({ delivery: d, order: validateOrder(d.body) }), { name: "validate", deadLetter: desk.invalid }),
-    map(
-      async (v: Validated, signal: AbortSignal): Promise<Enriched> => {
-        try {
-          return { delivery: v.delivery, order: await enrich(v.order, signal) };
-        } catch (e) {
-          throw signal.aborted ? new AbandonedError(signal.reason) : e;
-        }
-      },
-      { name: "enrich", concurrency: enrichConcurrency, ordered: false, deadLetter: desk.failed },
-    ),
-    batch<Enriched>({ name: "batch", size: batchSize, maxWaitMs: options.batchWaitMs ?? 50 }),
-    map(persist, { name: "persist", concurrency: persistConcurrency }),
-    options.name === undefined ? {} : { name: options.name },
-  );
-  options.onShutdown?.(shutdown);
-
-  let outcome: OrderServiceOutcome;
-  let error: unknown;
-  try {
-    await p.run({ signal: shutdown.hard });
-    outcome = shutdown.intake.aborted ? "drained" : "completed";
-  } catch (e) {
-    if (e instanceof ShutdownDeadlineError) {
-      outcome = "deadline";
-    } else {
-      outcome = "failed";
-      error = e;
-    }
-  } finally {
-    shutdown.dispose();
-  }
-  // The pipeline is settled: nothing of it runs. Stop the intake (it may be waiting for a
-  // credit), let the desk take what its channels still hold, then give back the rest.
-  stopFeeding.abort();
-  await intake.catch((e: unknown) => {
-    if (outcome !== "failed") {
-      outcome = "failed";
-      error = e;
-    }
-  });
-  desk.close();
-  await desking;
-  const abandoned = pending.size;
-  for (const d of pending.values()) broker.nack(d.tag);
-  pending.clear();
-  const end = performance.now();
-  return {
-    ...progress(),
-    abandoned,
-    deadLetters: desk.counts,
-    deadLetterSamples: desk.samples,
-    outcome,
-    error,
-    retries: enricher.stats.retries,
-    retriesRefused: budget.stats.refused,
-    peakLookups: lookup.peakInFlight,
-    elapsedMs: end - t0,
-    shutdownMs: shutdown.stoppedAt === undefined ? undefined : end - shutdown.stoppedAt,
-    stages: p.stats.stages,
-  };
+export function runOrderService(options: OrderServiceOptions): Promise<OrderServiceSummary> {
+  return new OrderService(options).run();
 }

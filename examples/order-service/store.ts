@@ -170,6 +170,12 @@ export class OrderStore {
     return Number(r.rows[0]!.n);
   }
 
+  /** Rows written more than once (a redelivery, or an order sent twice). */
+  async rewritten(): Promise<number> {
+    const r = await this.#pool.query<{ n: string }>(`select count(*) as n from ${this.table} where writes > 1`);
+    return Number(r.rows[0]!.n);
+  }
+
   /** Every row's id, total and write count, ordered by id (for tests: keep the table small). */
   async rows(): Promise<StoredRow[]> {
     const r = await this.#pool.query<{ order_id: string; total_cents: string; writes: number }>(
