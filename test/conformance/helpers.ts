@@ -9,13 +9,17 @@ export async function settle(n = 10): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
-/** Waits (at most `turns` macrotask turns) until `cond()` holds; fails with `what` otherwise. */
-export async function until(cond: () => boolean, what: string, turns = 20_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
+/**
+ * Waits until `cond()` holds, checking after every macrotask turn (then every 5 ms after the
+ * first 200 turns, for conditions that wait on I/O); fails with `what` after `timeoutMs`.
+ */
+export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; ; i++) {
     if (cond()) return;
-    await new Promise<void>((r) => setImmediate(r));
+    if (performance.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await new Promise<void>((r) => (i < 200 ? setImmediate(r) : setTimeout(r, 5)));
   }
-  assert.fail(`timed out waiting for: ${what}`);
 }
 
 /** Collects an async iterable (at most `max` items, so a broken implementation cannot grow without bound). */
