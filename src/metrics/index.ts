@@ -14,3 +14,9 @@ export { EVENT_CHANNELS } from "../core/events.js";
 export type {
   BoundaryEvent, RejectEvent, DropEvent, ParkedWarningEvent, BreakerStateEvent, LimitChangeEvent, AdmissionRejectEvent,
 } from "../core/events.js";
+export { createDashboard, serveDashboard } from "./dashboard.js";
+export type { Dashboard, DashboardOptions, ServeDashboardOptions, ServedDashboard } from "./dashboard.js";
+export type { Frame, FrameBoundary } from "./history.js";
+export type { BoundaryView, ViewCounters } from "./view.js";
+export { renderReport, writeReport } from "./report.js";
+export type { Report, ReportSection, ReportChart, ReportLineChart, ReportBarChart, ReportSeries, ReportBar } from "./report.js";
