@@ -38,6 +38,11 @@ async function runnerFor(workloadId: string, impl: string, order: Order): Promis
       const { runOverload } = await import("./overload.js");
       return () => runOverload(impl);
     }
+    case "W7":
+    case "W7-map": {
+      const { runPipelineWorkload } = await import("./pipeline.js");
+      return (n) => runPipelineWorkload(workloadId, impl, n);
+    }
     default:
       throw new Error(`bench: no runner for ${workloadId}`);
   }

@@ -60,6 +60,11 @@ export const W5_QUEUE = 64;
 export const W6_BURST = 20_000;
 export const W6_IDLE_MS = 300;
 /** W5 stops producing when the heap passes this, so that the unbounded run cannot take the machine down. */
+export const W7_ITEMS = 1_000_000;
+export const W7_BATCH = 100;
+export const W7_MAP_ITEMS = 200_000;
+export const W7_CONCURRENCY = 16;
+
 export const W5_HEAP_CAP_BYTES = 1024 * 1024 * 1024;
 
 const channelPeers: readonly ImplSpec[] = [
@@ -191,6 +196,38 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
       { id: "sluice", label: "sluice Channel (await recv loop)" },
       { id: "sluice-iter", label: "sluice Channel (for await)" },
       { id: "sluice-select", label: "sluice select loop" },
+    ],
+  },
+  {
+    id: "W7",
+    title: `W7 pipeline: ${W7_ITEMS.toLocaleString("en")} numbers from an async generator through map -> filter -> batch(${W7_BATCH}) into a counting consumer`,
+    ops: W7_ITEMS,
+    warmupOps: W7_ITEMS / 10,
+    floor: "loop",
+    sluice: "sluice",
+    heap: true,
+    timed: true,
+    impls: [
+      { id: "loop", label: "floor: hand-written for await loop" },
+      { id: "node-streams", label: "Node stream.pipeline, object-mode Transforms" },
+      { id: "streaming-iterables", label: "streaming-iterables 8.0.1 (map, filter, batch)" },
+      { id: "sluice", label: "sluice pipeline(source, map, filter, batch)" },
+      { id: "sluice-sync", label: "sluice, the same from a sync generator" },
+    ],
+  },
+  {
+    id: "W7-map",
+    title: `W7-map: ${W7_MAP_ITEMS.toLocaleString("en")} items through \`async (x) => x + 1\` under concurrency ${W7_CONCURRENCY}`,
+    ops: W7_MAP_ITEMS,
+    warmupOps: W7_MAP_ITEMS / 10,
+    floor: "workers",
+    sluice: "sluice-map",
+    heap: true,
+    timed: true,
+    impls: [
+      { id: "workers", label: `floor: ${W7_CONCURRENCY} workers pulling from one iterator` },
+      { id: "sluice-map", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY} }) (ordered)` },
+      { id: "sluice-map-unordered", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY}, ordered: false })` },
     ],
   },
 ];

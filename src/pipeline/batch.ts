@@ -10,7 +10,7 @@
 import { Channel, type RecvResult } from "../core/channel.js";
 import { recv, select } from "../core/select.js";
 import { checkDuration, checkInteger, checkOptions } from "../core/validate.js";
-import { Meter, Stage, type StageOptions, type StageRun } from "./stage.js";
+import { Meter, SKIP, Stage, type StageOptions, type StageRun } from "./stage.js";
 
 /** Options of `batch`. */
 export interface BatchOptions extends StageOptions {
@@ -36,26 +36,40 @@ class BatchStage<T> extends Stage<T, T[]> {
   }
 
   async run(r: StageRun<T, T[]>): Promise<void> {
-    const { input, output, signal, counters: c, clock } = r;
+    const { input, signal, counters: c, clock, state: st } = r;
     const { size, maxWaitMs } = this;
     const m = new Meter(c, r.now, signal);
     const timed = maxWaitMs !== undefined;
     const tick = timed ? new Channel<void>(1) : null;
     const cases = timed ? [recv(input), recv(tick)] : [];
-    let items: T[] = [];
+    const bs = { items: [] as T[] };
     let deadline = 0;
+    if (!timed) {
+      st.step = (v: unknown): unknown => {
+        c.in++;
+        bs.items.push(v as T);
+        if (bs.items.length < size) return SKIP;
+        const b = bs.items;
+        bs.items = [];
+        c.out++;
+        return b;
+      };
+    }
     const flush = async (): Promise<void> => {
-      const b = items;
-      items = [];
-      if (!output.trySend(b)) await m.send(output, b);
+      const b = bs.items;
+      bs.items = [];
       c.out++;
+      const d = r.deliver(b, m);
+      if (d !== undefined) await d;
     };
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got: RecvResult<T> | undefined = input.tryRecv();
       if (got === undefined) {
-        if (items.length === 0 || !timed) {
+        if (bs.items.length === 0 || !timed) {
+          st.idle = true;
           got = await m.recv(input);
+          st.idle = false;
         } else {
           const left = deadline - clock.now();
           if (left <= 0) {
@@ -79,13 +93,17 @@ class BatchStage<T> extends Stage<T, T[]> {
           got = res as RecvResult<T>;
         }
       }
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
-      if (items.length === 0 && timed) deadline = clock.now() + maxWaitMs;
-      items.push(got.value);
-      if (items.length === size) await flush();
+      if (bs.items.length === 0 && timed) deadline = clock.now() + maxWaitMs;
+      bs.items.push(got.value);
+      if (bs.items.length === size) await flush();
     }
-    if (items.length > 0) await flush();
+    st.step = null;
+    if (bs.items.length > 0) await flush();
     m.end();
   }
 }

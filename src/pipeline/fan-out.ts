@@ -23,6 +23,9 @@ class FanOut<T> {
     const g = (this.#group = new Group());
     const src = openSource(this.source, 0, this.out);
     g.closers.push((reason) => src.close(reason));
+    g.closers.push(() => {
+      if (!this.out.closed) this.out.close(); // wakes the reader, which sends without a signal
+    });
     g.go(
       (src.pump(g.ctl.signal) ?? Promise.resolve()).then(() => {
         if (!this.out.closed) this.out.close();

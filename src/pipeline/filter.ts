@@ -4,7 +4,7 @@
  */
 import { checkFunction } from "../core/validate.js";
 import { checkDeadLetter } from "./map.js";
-import { Meter, Stage, isThenable, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
+import { Meter, SKIP, Stage, isThenable, itemStep, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
 import type { Channel } from "../core/channel.js";
 
 class FilterStage<T> extends Stage<T, T> {
@@ -18,14 +18,22 @@ class FilterStage<T> extends Stage<T, T> {
   }
 
   async run(r: StageRun<T, T>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c, state: st } = r;
     const { pred, deadLetter } = this;
     const m = new Meter(c, r.now, signal);
+    st.step = itemStep(r as StageRun<T, unknown>, pred, (item, keep) => (keep ? (c.out++, item) : (c.dropped++, SKIP)), deadLetter);
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
-      if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (got === undefined) {
+        st.idle = true;
+        got = await m.recv(input);
+        st.idle = false;
+      }
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       const v = got.value;
       let keep: unknown;
@@ -40,8 +48,9 @@ class FilterStage<T> extends Stage<T, T> {
         c.dropped++;
         continue;
       }
-      if (!output.trySend(v)) await m.send(output, v);
       c.out++;
+      const d = r.deliver(v, m);
+      if (d !== undefined) await d;
     }
     m.end();
   }

@@ -18,14 +18,17 @@ class FlatMapStage<I, O> extends Stage<I, O> {
   }
 
   async run(r: StageRun<I, O>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c } = r;
     const { fn, deadLetter } = this;
     const m = new Meter(c, r.now, signal);
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
       if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       const item = got.value;
       let it: Iterator<O> | AsyncIterator<O>;
@@ -54,8 +57,9 @@ class FlatMapStage<I, O> extends Stage<I, O> {
             break;
           }
           if (signal.aborted) throw signal.reason;
-          if (!output.trySend(n.value)) await m.send(output, n.value);
           c.out++;
+          const d = r.deliver(n.value, m);
+          if (d !== undefined) await d;
         }
       } catch (e) {
         if (!finished && typeof it.return === "function") {

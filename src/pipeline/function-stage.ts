@@ -15,7 +15,7 @@ export class FunctionStage<I, O> extends Stage<I, O> {
   }
 
   async run(r: StageRun<I, O>): Promise<void> {
-    const { output, signal, counters: c } = r;
+    const { signal, counters: c } = r;
     const m = new Meter(c, r.now, signal);
     const input = new InputIterator(r.input, c, signal, m);
     const out = this.fn(input, signal);
@@ -34,8 +34,9 @@ export class FunctionStage<I, O> extends Stage<I, O> {
           break;
         }
         if (signal.aborted) throw signal.reason;
-        if (!output.trySend(n.value)) await m.send(output, n.value);
         c.out++;
+        const d = r.deliver(n.value, m);
+        if (d !== undefined) await d;
       }
     } finally {
       if (!done && typeof it.return === "function") {

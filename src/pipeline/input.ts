@@ -31,12 +31,12 @@ export class InputIterator<T> implements AsyncIterableIterator<T> {
     const r = this.input.tryRecv();
     if (r !== undefined) return Promise.resolve(this.#result(r));
     const m = this.meter;
-    if (m === undefined) return this.input.recv(this.#opts).then((v) => this.#result(v));
+    if (m === undefined) return this.input.recv().then((v) => this.#result(v));
     if (m.busy) m.c.busyMs += m.now() - m.t;
     const resume = (): void => {
       m.t = m.now();
     };
-    return this.input.recv(this.#opts).then(
+    return this.input.recv().then(
       (v) => {
         resume();
         return this.#result(v);
@@ -51,6 +51,7 @@ export class InputIterator<T> implements AsyncIterableIterator<T> {
   #result(r: RecvResult<T>): IteratorResult<T> {
     if (this.ended) return DONE;
     if (!r.ok) {
+      if (this.#opts.signal.aborted) throw this.#opts.signal.reason;
       this.exhausted = this.ended = true;
       return DONE;
     }

@@ -11,7 +11,7 @@ import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
 import { Pool } from "../flow/pool.js";
 import { InputIterator } from "./input.js";
-import { Meter, Stage, isThenable, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
+import { Meter, Stage, isThenable, itemStep, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
 
 /** Options of `map`. */
 export interface MapStageOptions<I> extends ItemStageOptions<I> {
@@ -31,6 +31,9 @@ export function checkDeadLetter<I>(value: unknown): Channel<DeadLetter<I>> | und
   }
   return value as Channel<DeadLetter<I>> | undefined;
 }
+
+/** A reserved sequence number that got no item. */
+const HOLE: unique symbol = Symbol("hole");
 
 /** A failure routed to the dead-letter channel, travelling through the pool's map in its item's place. */
 class Failed<I> {
@@ -58,18 +61,136 @@ class MapStage<I, O> extends Stage<I, O> {
   }
 
   run(r: StageRun<I, O>): Promise<void> {
-    return this.concurrency === 1 ? this.#serial(r) : this.#concurrent(r);
+    if (this.concurrency === 1) return this.#serial(r);
+    if (typeof this.concurrency === "number") return this.#workers(r, this.concurrency);
+    return this.#concurrent(r);
+  }
+
+  /**
+   * Concurrency n (a number): n worker loops share the input link. Unordered, each hands its own
+   * result on. Ordered, results wait in a window of n slots (`ring`, indexed by sequence number)
+   * and are handed on from `nextOut` only; a worker takes a new item only while fewer than n
+   * are taken and not yet handed on, so at most n items are ever in the stage.
+   *
+   * Sequence numbers follow the link's order: a worker that must park for an item reserves its
+   * number before parking (parked receivers are served in parking order, and a receive that
+   * finds a value at once only happens when none is parked); a reservation that gets no item
+   * (the input ended) is a hole the window skips.
+   */
+  async #workers(r: StageRun<I, O>, n: number): Promise<void> {
+    const { input, signal, counters: c, now } = r;
+    const { fn, deadLetter, ordered } = this;
+    const ring: ({ v: unknown } | typeof HOLE | undefined)[] = new Array(n).fill(undefined);
+    let nextSeq = 0;
+    let nextOut = 0;
+    let emitting = false;
+    const waiters: (() => void)[] = [];
+    const wake = (): void => {
+      for (let w = waiters.shift(); w !== undefined; w = waiters.shift()) w();
+    };
+    signal.addEventListener("abort", wake, { once: true });
+    // Hands on the results ready at the head of the window, in order (one worker at a time).
+    const drain = async (m: Meter): Promise<void> => {
+      emitting = true;
+      try {
+        for (let e = ring[nextOut % n]; e !== undefined; e = ring[nextOut % n]) {
+          ring[nextOut % n] = undefined;
+          if (e !== HOLE) await this.#handOn(r, m, e.v);
+          nextOut++;
+          wake();
+        }
+      } finally {
+        emitting = false;
+      }
+    };
+    const worker = async (): Promise<void> => {
+      const m = new Meter(c, now, signal, false);
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        while (ordered && nextSeq - nextOut >= n) {
+          await new Promise<void>((resolve) => waiters.push(resolve));
+          if (signal.aborted) throw signal.reason;
+        }
+        let got = input.tryRecv();
+        let seq: number;
+        if (got === undefined) {
+          seq = nextSeq++;
+          got = await input.recv();
+        } else if (got.ok) {
+          seq = nextSeq++;
+        } else {
+          if (signal.aborted) throw signal.reason;
+          return;
+        }
+        if (!got.ok) {
+          if (signal.aborted) throw signal.reason;
+          if (ordered) {
+            ring[seq % n] = HOLE;
+            if (!emitting) await drain(m);
+          }
+          return;
+        }
+        c.in++;
+        const item = got.value;
+        const t = now();
+        let v: unknown;
+        try {
+          const p = fn(item, signal);
+          v = isThenable(p) ? await p : p;
+        } catch (e) {
+          c.errors++;
+          if (deadLetter === undefined) {
+            c.busyMs += now() - t;
+            r.fail(e);
+            throw e;
+          }
+          v = new Failed(item, e);
+        }
+        c.busyMs += now() - t;
+        if (!ordered) {
+          await this.#handOn(r, m, v);
+          continue;
+        }
+        ring[seq % n] = { v };
+        if (!emitting) await drain(m);
+      }
+    };
+    const results = await Promise.allSettled(Array.from({ length: n }, worker));
+    signal.removeEventListener("abort", wake);
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  /** Hands one result on: a routed failure to the dead-letter channel, a value downstream. */
+  async #handOn(r: StageRun<I, O>, m: Meter, v: unknown): Promise<void> {
+    if (v instanceof Failed) {
+      const f = v as Failed<I>;
+      const letter: DeadLetter<I> = { item: f.item, error: f.error, stage: r.counters.name };
+      if (!this.deadLetter!.trySend(letter)) await m.sendWatched(this.deadLetter!, letter);
+      return;
+    }
+    r.counters.out++;
+    const d = r.deliver(v as O, m);
+    if (d !== undefined) await d;
   }
 
   async #serial(r: StageRun<I, O>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c, state: st } = r;
     const { fn, deadLetter } = this;
     const m = new Meter(c, r.now, signal);
+    st.step = itemStep(r as StageRun<I, unknown>, fn, (_item, x) => (c.out++, x), deadLetter);
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
-      if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (got === undefined) {
+        st.idle = true;
+        got = await m.recv(input);
+        st.idle = false;
+      }
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       let v: O;
       try {
@@ -79,14 +200,15 @@ class MapStage<I, O> extends Stage<I, O> {
         await m.fail(deadLetter, got.value, e);
         continue;
       }
-      if (!output.trySend(v)) await m.send(output, v);
       c.out++;
+      const d = r.deliver(v, m);
+      if (d !== undefined) await d;
     }
     m.end();
   }
 
   async #concurrent(r: StageRun<I, O>): Promise<void> {
-    const { output, signal, counters: c, now } = r;
+    const { signal, counters: c, now } = r;
     const { fn, deadLetter } = this;
     const pool = new Pool({ concurrency: this.concurrency });
     // Busy time here is the sum of the calls' durations; the meter counts only blocked time.
@@ -129,8 +251,9 @@ class MapStage<I, O> extends Stage<I, O> {
           await m.fail(deadLetter, f.item, f.error);
           continue;
         }
-        if (!output.trySend(v as O)) await m.send(output, v as O);
         c.out++;
+        const d = r.deliver(v as O, m);
+        if (d !== undefined) await d;
       }
     } finally {
       await results.return?.();

@@ -19,10 +19,14 @@ class Merge<T> implements AsyncIterable<T> {
     if (this.#group !== null) return this.#group;
     const g = (this.#group = new Group());
     const out = this.#out;
+    // The readers send without a signal: closing the output wakes any of them still waiting.
+    g.closers.push(() => {
+      if (!out.closed) out.close();
+    });
     let left = this.sources.length;
     for (const s of this.sources) {
       const src = openSource(s, 0, out);
-      g.closers.push((reason) => src.close(reason));
+      g.closers.unshift((reason) => src.close(reason));
       const task = src.pump(g.ctl.signal) ?? Promise.resolve();
       g.go(
         task.then(() => {

@@ -46,6 +46,9 @@ class Partition<T> {
     const g = (this.#group = new Group());
     const src = openSource(this.source, 0, this.#feed);
     g.closers.push((reason) => src.close(reason));
+    g.closers.push(() => {
+      if (!this.#feed.closed) this.#feed.close(); // wakes the reader, which sends without a signal
+    });
     g.go(
       (src.pump(g.ctl.signal) ?? Promise.resolve()).then(() => {
         if (!this.#feed.closed) this.#feed.close();

@@ -26,7 +26,7 @@ import { observe } from "../core/registry.js";
 import { checkName, checkOptions, signalOf } from "../core/validate.js";
 import { FunctionStage, type StageFunction } from "./function-stage.js";
 import { openSource, type OpenSource, type Source } from "./source.js";
-import { DEFAULT_BUFFER, Stage, StageCounters, reader, runClock, type StageRun, type StageStats } from "./stage.js";
+import { DEFAULT_BUFFER, Meter, SKIP, Stage, StageCounters, StageState, hasRoom, isThenable, reader, runClock, type StageRun, type StageStats } from "./stage.js";
 
 /** A stage as `pipeline` takes it: a factory's result, or a function from one async iterable to another. */
 export type StageLike<I, O> = Stage<I, O> | StageFunction<I, O>;
@@ -76,17 +76,18 @@ class Execution<T> {
   failure: { error: unknown } | null = null;
   stopped = false;
   readonly links: Channel<unknown>[] = [];
+  /** `states[i]`: stage i's shared state (its inline step, whether its loop is idle). */
+  readonly states: StageState[] = [];
   /** Links closed by the stage reading them, before their writer was done. */
   readonly cancelled = new Set<Channel<unknown>>();
   readonly output: Channel<T>;
   readonly settled: Promise<void>;
   readonly #source: OpenSource<unknown>;
   readonly #caller = new CallerAbort(this as Execution<unknown>);
-  readonly #opts: { signal: AbortSignal };
+  #reported = false;
 
   constructor(p: Pipeline<T>, signal: AbortSignal | undefined) {
     const s = this.ctl.signal;
-    this.#opts = { signal: s };
     const src = (this.#source = openSource(p.source, p.sourceBuffer));
     this.links.push(src.link);
     for (const st of p.stages) this.links.push(new Channel<unknown>(st.buffer));
@@ -95,16 +96,21 @@ class Execution<T> {
     const now = reader(clock);
     const fail = (e: unknown): void => this.fail(e);
     const tasks: Promise<void>[] = [];
+    for (let i = 0; i < p.stages.length; i++) this.states.push(new StageState());
     if (signal !== undefined) {
       if (signal.aborted) this.fail(signal.reason);
       else watchAbort(signal, this.#caller);
     }
-    const pumping = s.aborted ? null : src.pump(s);
+    const srcMeter = new Meter(new StageCounters("source"), now, s, false);
+    const forward = (v: unknown): Promise<void> | undefined => this.deliver(-1, v, srcMeter);
+    const pumping = s.aborted ? null : src.pump(s, forward);
     if (pumping !== null) tasks.push(pumping.then(undefined, (e: unknown) => this.#ended(e, src.link)));
     p.stages.forEach((st, i) => {
       const input = this.links[i]!;
       const output = this.links[i + 1]!;
-      const run: StageRun<unknown, unknown> = { input, output, signal: s, counters: p.counters[i]!, clock, now, fail };
+      const state = this.states[i]!;
+      const deliver = (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
+      const run: StageRun<unknown, unknown> = { input, output, signal: s, counters: p.counters[i]!, clock, now, state, fail, deliver };
       tasks.push(this.#stage(st, run));
     });
     this.settled = Promise.all(tasks).then(() => this.#finish());
@@ -123,7 +129,35 @@ class Execution<T> {
     } catch (e) {
       this.#ended(e, run.output);
     } finally {
+      run.state.step = null;
+      run.state.idle = false;
       if (!run.output.closed) run.output.close();
+    }
+  }
+
+  /**
+   * Stage `from` (-1: the source) hands `v` on: through the inline steps of the stages after
+   * it while each is idle and the link after it has room, then into the next link (waiting for
+   * room, timed on `m`, only there: the first link, since every later hop was checked for room).
+   */
+  deliver(from: number, v: unknown, m: Meter): Promise<void> | undefined {
+    const { states, links } = this;
+    for (let j = from + 1; ; j++) {
+      const st = states[j];
+      if (st !== undefined && st.idle && st.step !== null && !st.async && hasRoom(links[j + 1]!)) {
+        const r = st.step(v);
+        if (r === SKIP) return undefined;
+        if (isThenable(r)) {
+          // The step turned out async (or is sending a dead letter): finish this item from here.
+          return Promise.resolve(r).then((x) => (x === SKIP ? undefined : this.deliver(j, x, m)));
+        }
+        v = r;
+        continue;
+      }
+      const link = links[j]!;
+      if (st !== undefined) st.idle = false; // its loop is woken with this item: no inline step until it parks again
+      if (link.trySend(v)) return undefined;
+      return m.send(link, v);
     }
   }
 
@@ -163,6 +197,9 @@ class Execution<T> {
     unwatchAbort(this.#caller);
     this.ctl.abort(reason);
     this.#source.close(reason);
+    // Stages park on their links without a signal (the cheapest park): closing the links wakes
+    // every one of them, and each sees the run's signal aborted.
+    for (const link of this.links) if (!link.closed) link.close();
   }
 
   #finish(): void {
@@ -173,6 +210,8 @@ class Execution<T> {
   /** Where the consumer's next() lands once the output is closed or the run aborted. */
   async end(): Promise<IteratorResult<T>> {
     await this.settled;
+    if (this.#reported) return DONE;
+    this.#reported = true;
     if (this.failure !== null) throw this.failure.error;
     return DONE;
   }
@@ -181,10 +220,7 @@ class Execution<T> {
     if (this.ctl.signal.aborted) return this.end();
     const r = this.output.tryRecv();
     if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.end();
-    return this.output.recv(this.#opts).then(
-      (v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()),
-      () => this.end(),
-    );
+    return this.output.recv().then((v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()));
   }
 }
 
@@ -206,16 +242,7 @@ class PipelineIterator<T> implements AsyncIterableIterator<T> {
         return Promise.reject(e);
       }
     }
-    return this.#ex.next().then(
-      (r) => {
-        if (r.done === true) this.#done = true;
-        return r;
-      },
-      (e: unknown) => {
-        this.#done = true;
-        throw e;
-      },
-    );
+    return this.#ex.next();
   }
 
   async return(): Promise<IteratorResult<T>> {
@@ -341,16 +368,11 @@ export class Pipeline<T> implements AsyncIterable<T> {
     const signal = signalOf(options);
     const ex = this.start(signal);
     const out = ex.output;
-    const opts = { signal: ex.ctl.signal };
-    try {
-      for (;;) {
-        if (ex.ctl.signal.aborted) break;
-        let r = out.tryRecv();
-        if (r === undefined) r = await out.recv(opts);
-        if (!r.ok) break;
-      }
-    } catch {
-      // Aborted while waiting: the failure (or the caller's reason) is in ex.failure.
+    for (;;) {
+      if (ex.ctl.signal.aborted) break;
+      let r = out.tryRecv();
+      if (r === undefined) r = await out.recv(); // closed at an abort
+      if (!r.ok) break;
     }
     await ex.end();
     return this.stats;

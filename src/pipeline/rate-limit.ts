@@ -14,19 +14,23 @@ class RateLimitStage<T> extends Stage<T, T> {
   }
 
   async run(r: StageRun<T, T>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c } = r;
     const limiter = this.limiter;
     const m = new Meter(c, r.now, signal);
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
       if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       if (!limiter.allow(1)) await limiter.wait(1, m.opts);
       const v = got.value;
-      if (!output.trySend(v)) await m.send(output, v);
       c.out++;
+      const d = r.deliver(v, m);
+      if (d !== undefined) await d;
     }
     m.end();
   }

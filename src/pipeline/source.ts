@@ -18,8 +18,11 @@ export type Source<T> = Channel<T> | Iterable<T> | AsyncIterable<T> | Readable |
 /** @internal An opened source: the first link, and how to pump into it and close it. */
 export interface OpenSource<T> {
   readonly link: Channel<T>;
-  /** Fills `link` until the source ends (then closes it), or rejects. Absent for a channel source. */
-  pump(signal: AbortSignal): Promise<void> | null;
+  /**
+   * Fills `link` until the source ends (then closes it), or rejects. Null for a channel source.
+   * `forward`, when given, hands each item on instead of a plain send into `link`.
+   */
+  pump(signal: AbortSignal, forward?: (item: T) => Promise<void> | undefined): Promise<void> | null;
   /** Stops the source early (after a failure, an abort, or a stop); safe to call more than once. */
   close(reason: unknown): void;
 }
@@ -95,9 +98,8 @@ class IteratorSource<T> implements OpenSource<T> {
     readonly destroy: (() => void) | null,
   ) {}
 
-  async pump(signal: AbortSignal): Promise<void> {
+  async pump(signal: AbortSignal, forward?: (item: T) => Promise<void> | undefined): Promise<void> {
     const link = this.link;
-    const opts = { signal };
     const it = (this.#it = this.open());
     for (;;) {
       if (signal.aborted || this.#closed) return;
@@ -111,7 +113,10 @@ class IteratorSource<T> implements OpenSource<T> {
       }
       if (this.#closed) return;
       if (r.done === true) break;
-      if (!link.trySend(r.value)) await link.send(r.value, opts);
+      if (forward !== undefined) {
+        const d = forward(r.value);
+        if (d !== undefined) await d;
+      } else if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;
     if (this.own) link.close();
@@ -146,9 +151,8 @@ class WebSource<T> implements OpenSource<T> {
     readonly own: boolean,
   ) {}
 
-  async pump(signal: AbortSignal): Promise<void> {
+  async pump(signal: AbortSignal, forward?: (item: T) => Promise<void> | undefined): Promise<void> {
     const link = this.link;
-    const opts = { signal };
     const reader = (this.#reader = this.stream.getReader());
     for (;;) {
       if (signal.aborted || this.#closed) return;
@@ -161,7 +165,10 @@ class WebSource<T> implements OpenSource<T> {
       }
       if (this.#closed) return;
       if (r.done) break;
-      if (!link.trySend(r.value)) await link.send(r.value, opts);
+      if (forward !== undefined) {
+        const d = forward(r.value);
+        if (d !== undefined) await d;
+      } else if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;
     reader.releaseLock();

@@ -98,6 +98,27 @@ export function reader(clock: Clock): () => number {
   return clock === systemClock ? () => performance.now() : () => clock.now();
 }
 
+/** @internal What an inline step returns when the item goes no further (dropped, dead-lettered, held in a batch). */
+export const SKIP: unique symbol = Symbol("skip");
+
+/**
+ * @internal A stage's run-time state, shared by its loop and the stage before it.
+ *
+ * Inline steps: a stage whose per-item work may be synchronous (map with concurrency 1,
+ * filter, tap, batch without maxWaitMs) sets `step`. While its loop is parked on an empty input
+ * (`idle`), the stage before it may run `step` on its next item directly instead of sending it
+ * through the link and waking the loop (one promise and one resumption per item per stage
+ * saved). That is safe for order: `idle` means the link is empty and the loop holds no item,
+ * and the writer of a link clears `idle` whenever it sends into the link instead. A step whose
+ * function once returned a promise marks the stage `async`: from then on it gets its items
+ * through its link, so async stages still overlap each other as separate loops.
+ */
+export class StageState {
+  idle = false;
+  async = false;
+  step: ((item: unknown) => unknown) | null = null;
+}
+
 /** @internal What a stage's loop gets for one run. */
 export interface StageRun<I, O> {
   readonly input: Channel<I>;
@@ -106,8 +127,54 @@ export interface StageRun<I, O> {
   readonly counters: StageCounters;
   readonly clock: Clock;
   readonly now: () => number;
+  readonly state: StageState;
   /** Fails the whole run with `error` at once (the first failure wins). */
   fail(error: unknown): void;
+  /**
+   * Hands `value` on (counted in `out` by the caller): through the next stages' inline steps
+   * while they are idle, else into the link. Returns a promise only when it must wait (no room
+   * downstream, or an inline step that turned out async); `m` times that wait.
+   */
+  deliver(value: O, m: Meter): Promise<void> | undefined;
+}
+
+/** @internal Whether `ch` takes a value now (room in the buffer, or a receiver waiting). */
+export function hasRoom(ch: Channel<unknown>): boolean {
+  return !ch.closed && (ch.length < ch.capacity || ch.recvq.length > 0);
+}
+
+/**
+ * @internal The inline step of a per-item stage: `fn` on the item, then what `after` makes of
+ * its result. A thrown or rejected `fn` is counted and routed to `dead` (or rethrown). If `fn`
+ * returns a promise, the stage is marked async and the step returns a promise of the result.
+ */
+export function itemStep<I>(
+  r: StageRun<I, unknown>,
+  fn: (item: I, signal: AbortSignal) => unknown,
+  after: (item: I, result: unknown) => unknown,
+  dead: Channel<DeadLetter<I>> | undefined,
+): (item: unknown) => unknown {
+  const { counters: c, signal, state } = r;
+  const failed = (item: I, e: unknown): unknown => {
+    c.errors++;
+    if (dead === undefined) throw e;
+    const letter: DeadLetter<I> = { item, error: e, stage: c.name };
+    if (dead.trySend(letter)) return SKIP;
+    return dead.send(letter, { signal }).then(() => SKIP);
+  };
+  return (v: unknown): unknown => {
+    const item = v as I;
+    c.in++;
+    let p: unknown;
+    try {
+      p = fn(item, signal);
+    } catch (e) {
+      return failed(item, e);
+    }
+    if (!isThenable(p)) return after(item, p);
+    state.async = true;
+    return Promise.resolve(p).then((x) => after(item, x), (e: unknown) => failed(item, e));
+  };
 }
 
 /**
@@ -155,25 +222,43 @@ export class Meter {
     this.opts = { signal };
   }
 
-  /** Waits for input (time not counted). */
-  async recv<T>(input: Channel<T>): Promise<RecvResult<T>> {
+  /**
+   * Waits for input (time not counted). A link is closed when the run aborts, which wakes this
+   * with `ok: false`: loops check their signal then.
+   */
+  recv<T>(input: Channel<T>): Promise<RecvResult<T>> {
     if (this.busy) this.c.busyMs += this.now() - this.t;
-    try {
-      return await input.recv(this.opts);
-    } finally {
-      this.t = this.now();
-    }
+    return input.recv().then(this.#resume);
   }
 
-  /** Waits for room in `output` (counted in `blockedMs`). */
-  async send<T>(output: Channel<T>, value: T): Promise<void> {
+  readonly #resume = <R>(r: R): R => {
+    this.t = this.now();
+    return r;
+  };
+
+  /** Waits for room in `output` (counted in `blockedMs`); rejects with ChannelClosedError if the link is closed under it. */
+  send<T>(output: Channel<T>, value: T): Promise<void> {
     const t0 = this.now();
     if (this.busy) this.c.busyMs += t0 - this.t;
+    this.t = t0;
+    return output.send(value).then(this.#unblock);
+  }
+
+  readonly #unblock = (): void => {
+    const t = this.now();
+    this.c.blockedMs += t - this.t;
+    this.t = t;
+  };
+
+  /** Waits for room in a channel that is not a link (a dead-letter channel): with the run's signal. */
+  async sendWatched<T>(ch: Channel<T>, value: T): Promise<void> {
+    const t0 = this.now();
+    if (this.busy) this.c.busyMs += t0 - this.t;
+    this.t = t0;
     try {
-      await output.send(value, this.opts);
+      await ch.send(value, this.opts);
     } finally {
-      this.t = this.now();
-      this.c.blockedMs += this.t - t0;
+      this.#unblock();
     }
   }
 
@@ -182,7 +267,7 @@ export class Meter {
     this.c.errors++;
     if (dead === undefined) throw error;
     const letter: DeadLetter<I> = { item, error, stage: this.c.name };
-    if (!dead.trySend(letter)) await this.send(dead, letter);
+    if (!dead.trySend(letter)) await this.sendWatched(dead, letter);
   }
 
   /** The stage ends: counts its last stretch of work. */

@@ -5,7 +5,7 @@
 import type { Channel } from "../core/channel.js";
 import { checkFunction } from "../core/validate.js";
 import { checkDeadLetter } from "./map.js";
-import { Meter, Stage, isThenable, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
+import { Meter, Stage, isThenable, itemStep, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
 
 class TapStage<T> extends Stage<T, T> {
   readonly fn: (item: T, signal: AbortSignal) => unknown;
@@ -18,14 +18,22 @@ class TapStage<T> extends Stage<T, T> {
   }
 
   async run(r: StageRun<T, T>): Promise<void> {
-    const { input, output, signal, counters: c } = r;
+    const { input, signal, counters: c, state: st } = r;
     const { fn, deadLetter } = this;
     const m = new Meter(c, r.now, signal);
+    st.step = itemStep(r as StageRun<T, unknown>, fn, (item) => (c.out++, item), deadLetter);
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let got = input.tryRecv();
-      if (got === undefined) got = await m.recv(input);
-      if (!got.ok) break;
+      if (got === undefined) {
+        st.idle = true;
+        got = await m.recv(input);
+        st.idle = false;
+      }
+      if (!got.ok) {
+        if (signal.aborted) throw signal.reason;
+        break;
+      }
       c.in++;
       const v = got.value;
       try {
@@ -35,8 +43,9 @@ class TapStage<T> extends Stage<T, T> {
         await m.fail(deadLetter, v, e);
         continue;
       }
-      if (!output.trySend(v)) await m.send(output, v);
       c.out++;
+      const d = r.deliver(v, m);
+      if (d !== undefined) await d;
     }
     m.end();
   }

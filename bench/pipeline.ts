@@ -1,0 +1,210 @@
+/**
+ * W7 and W7-map: `sluice/pipeline` against the same pipeline written other ways.
+ *
+ * W7: n numbers from an async generator (items that arrive asynchronously, as from a broker
+ * or a file) through map(x * 2) -> filter(x % 3 !== 0) -> batch(100), into a consumer that
+ * counts. Implementations: a hand-written `for await` loop (the floor), Node's
+ * `stream.pipeline` with object-mode Transforms, `streaming-iterables`, and sluice.
+ *
+ * W7-map: n items through an `async (x) => x + 1` function under concurrency 16: sixteen
+ * workers pulling from one shared iterator (the floor) against `map(fn, { concurrency: 16 })`.
+ *
+ * Every run checks its output (count and sum) and fails the process otherwise. The source ticks
+ * the heap sampler once per item, the same for every implementation.
+ */
+import { Readable, Transform, Writable } from "node:stream";
+import { pipeline as streamPipeline } from "node:stream/promises";
+import * as si from "streaming-iterables";
+import { batch, filter, map, pipeline } from "../src/pipeline/index.js";
+import { tick } from "./heap.js";
+import { W7_BATCH, W7_CONCURRENCY } from "./workloads.js";
+
+function fail(message: string): never {
+  throw new Error(`bench: correctness check failed: ${message}`);
+}
+
+async function* source(n: number): AsyncGenerator<number> {
+  for (let i = 0; i < n; i++) {
+    tick();
+    yield i;
+  }
+}
+
+function* syncSource(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) {
+    tick();
+    yield i;
+  }
+}
+
+const double = (x: number): number => x * 2;
+const keep = (x: number): boolean => x % 3 !== 0;
+
+/** What W7 must produce for n: the count and sum of the kept values. */
+function expected(n: number): { count: number; sum: number } {
+  let count = 0;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const y = i * 2;
+    if (y % 3 !== 0) {
+      count++;
+      sum += y;
+    }
+  }
+  return { count, sum };
+}
+
+class Sink {
+  count = 0;
+  sum = 0;
+  batches = 0;
+  add(b: readonly number[]): void {
+    if (b.length > W7_BATCH) fail(`a batch of ${b.length}`);
+    this.batches++;
+    for (const x of b) {
+      this.count++;
+      this.sum += x;
+    }
+  }
+  check(n: number): Record<string, number> {
+    const e = expected(n);
+    if (this.count !== e.count || this.sum !== e.sum) fail(`got ${this.count} items (sum ${this.sum}), expected ${e.count} (sum ${e.sum})`);
+    return { batches: this.batches };
+  }
+}
+
+async function loop(n: number, sink: Sink): Promise<void> {
+  let b: number[] = [];
+  for await (const x of source(n)) {
+    const y = double(x);
+    if (!keep(y)) continue;
+    b.push(y);
+    if (b.length === W7_BATCH) {
+      sink.add(b);
+      b = [];
+    }
+  }
+  if (b.length > 0) sink.add(b);
+}
+
+async function nodeStreams(n: number, sink: Sink): Promise<void> {
+  let b: number[] = [];
+  await streamPipeline(
+    Readable.from(source(n)),
+    new Transform({
+      objectMode: true,
+      transform(x: number, _e, cb) {
+        cb(null, double(x));
+      },
+    }),
+    new Transform({
+      objectMode: true,
+      transform(x: number, _e, cb) {
+        if (keep(x)) cb(null, x);
+        else cb();
+      },
+    }),
+    new Transform({
+      objectMode: true,
+      transform(x: number, _e, cb) {
+        b.push(x);
+        if (b.length === W7_BATCH) {
+          const full = b;
+          b = [];
+          cb(null, full);
+        } else cb();
+      },
+      flush(cb) {
+        if (b.length > 0) cb(null, b);
+        else cb();
+      },
+    }),
+    new Writable({
+      objectMode: true,
+      write(batch: number[], _e, cb) {
+        sink.add(batch);
+        cb();
+      },
+    }),
+  );
+}
+
+async function streamingIterables(n: number, sink: Sink): Promise<void> {
+  const batches = si.batch(W7_BATCH, si.filter(keep, si.map(double, source(n))));
+  for await (const b of batches) sink.add(b);
+}
+
+async function sluice(n: number, sink: Sink, from: (n: number) => AsyncIterable<number> | Iterable<number>): Promise<void> {
+  const p = pipeline(from(n), map(double), filter(keep), batch<number>({ size: W7_BATCH }));
+  for await (const b of p) sink.add(b);
+}
+
+const work = async (x: number): Promise<number> => x + 1;
+
+async function pullingWorkers(n: number): Promise<Record<string, number>> {
+  const it = syncSource(n)[Symbol.iterator]();
+  let count = 0;
+  let sum = 0;
+  const worker = async (): Promise<void> => {
+    for (let r = it.next(); r.done !== true; r = it.next()) {
+      const v = await work(r.value);
+      count++;
+      sum += v;
+    }
+  };
+  await Promise.all(Array.from({ length: W7_CONCURRENCY }, worker));
+  return checkMap(n, count, sum);
+}
+
+async function sluiceMap(n: number, ordered: boolean): Promise<Record<string, number>> {
+  let count = 0;
+  let sum = 0;
+  for await (const v of pipeline(syncSource(n), map(work, { concurrency: W7_CONCURRENCY, ordered }))) {
+    count++;
+    sum += v;
+  }
+  return checkMap(n, count, sum);
+}
+
+function checkMap(n: number, count: number, sum: number): Record<string, number> {
+  const want = (n * (n - 1)) / 2 + n;
+  if (count !== n || sum !== want) fail(`map: ${count} results (sum ${sum}), expected ${n} (sum ${want})`);
+  return {};
+}
+
+/** Runs one pass of `impl` over `n` items. */
+export async function runPipelineWorkload(workloadId: string, impl: string, n: number): Promise<Record<string, number>> {
+  if (workloadId === "W7-map") {
+    switch (impl) {
+      case "workers":
+        return pullingWorkers(n);
+      case "sluice-map":
+        return sluiceMap(n, true);
+      case "sluice-map-unordered":
+        return sluiceMap(n, false);
+      default:
+        throw new Error(`bench: W7-map has no implementation ${impl}`);
+    }
+  }
+  const sink = new Sink();
+  switch (impl) {
+    case "loop":
+      await loop(n, sink);
+      break;
+    case "node-streams":
+      await nodeStreams(n, sink);
+      break;
+    case "streaming-iterables":
+      await streamingIterables(n, sink);
+      break;
+    case "sluice":
+      await sluice(n, sink, source);
+      break;
+    case "sluice-sync":
+      await sluice(n, sink, syncSource);
+      break;
+    default:
+      throw new Error(`bench: W7 has no implementation ${impl}`);
+  }
+  return sink.check(n);
+}
