@@ -15,8 +15,10 @@
  *    and counted as abandoned. So `consumed = persisted + deadLettered + abandoned` and
  *    `acked = persisted + deadLettered`, always, whatever stopped the run.
  *  - A batch whose statement was sent is waited for even when the run is aborted (a query
- *    cannot be withdrawn once sent): its outcome decides, so nothing is committed and left
- *    unacked by this run, and nothing acked that did not commit.
+ *    cannot be withdrawn once sent): its outcome decides, so nothing is acked that did not
+ *    commit, and nothing committed is left unacked, except when the connection is lost between
+ *    the commit and its reply: then the redelivery rewrites the row, which the upsert makes
+ *    harmless (and `writes` shows).
  */
 import { Channel } from "../../src/index.js";
 import { RateLimiter, RetryBudget, retry } from "../../src/flow/index.js";
@@ -31,7 +33,7 @@ import { Shutdown, ShutdownDeadlineError } from "./shutdown.js";
 import { isTransientDatabaseError, type OrderStore } from "./store.js";
 import { validateOrder } from "./validate.js";
 
-/** Options of `runOrderService`. */
+/** Options of `new OrderService(options)` and `runOrderService(options)`. */
 export interface OrderServiceOptions {
   readonly broker: InMemoryBroker;
   readonly store: OrderStore;
@@ -198,8 +200,13 @@ export class OrderService {
 
     const persist = async (rows: Enriched[], signal: AbortSignal): Promise<void> => {
       // Once sent, a statement is waited for (see the invariants): no signal for the attempt,
-      // and no new attempt once the run is stopping.
-      await retry(() => store.upsert(rows.map((r) => r.order)), {
+      // and no new attempt once the run is stopping (not retried, and refused after a backoff
+      // that the stop overtook; a backoff is at most 500 ms).
+      const orders = rows.map((r) => r.order);
+      await retry((_s, attempt) => {
+        if (attempt > 1 && signal.aborted) throw new AbandonedError(signal.reason);
+        return store.upsert(orders);
+      }, {
         attempts: 3,
         baseMs: 50,
         maxMs: 500,

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import pg from "pg";
 import { withStore } from "./helpers.js";
+import type { OrderService } from "../../../examples/order-service/service.js";
 import { checkSummary, checkTable, makeLoad, runOnce } from "./scenario.js";
 
 test("a whole load: valid orders persisted once each, the rest dead-lettered by reason, all acked", { timeout: 60_000 }, async () => {
@@ -152,7 +153,9 @@ test("randomized: random sizes, concurrencies, failure rates and stop points kee
             intakeBuffer: c.intakeBuffer,
             batchWaitMs: 5,
             lookup: { minMs: 0, maxMs: 3, failureRate: c.failureRate },
-            onCommit: () => {
+            onCommit: (p) => {
+              // Pull only what there is room for: never more outstanding than the broker allows.
+              assert.ok(p.consumed - p.acked <= c.maxUnacked, `${p.consumed - p.acked} outstanding > ${c.maxUnacked}`);
               if (++commits === c.stopAtCommit) ctl.abort();
             },
           });
@@ -168,4 +171,47 @@ test("randomized: random sizes, concurrencies, failure rates and stop points kee
     ),
     { numRuns: 12 },
   );
+});
+
+test("backpressure through the database: a locked table stalls the chain back to the broker, which keeps the rest", { timeout: 60_000 }, async () => {
+  await withStore("locked", async (store) => {
+    const maxUnacked = 40;
+    const load = makeLoad({ count: 3000, seed: 15 }, maxUnacked);
+    const admin = new pg.Client({ host: "127.0.0.1", port: 5432, database: "test", user: process.env.PGUSER ?? "postgres" });
+    await admin.connect();
+    try {
+      let service: OrderService | undefined;
+      let locked: Promise<unknown> | undefined;
+      let commits = 0;
+      const running = runOnce(load, store, {
+        batchSize: 10,
+        onCommit: () => {
+          if (++commits === 1) locked = admin.query("begin").then(() => admin.query(`lock table ${store.table} in exclusive mode`));
+        },
+      }, (s) => (service = s));
+      // No event says "stalled": poll (bounded by the test's timeout) until every credit is taken.
+      const full = async (): Promise<void> => {
+        while (load.broker.stats.unacked < maxUnacked) await new Promise((r) => setTimeout(r, 10));
+      };
+      while (locked === undefined) await new Promise((r) => setTimeout(r, 10));
+      await locked;
+      await full();
+      const stalled = { ...service!.progress, unacked: load.broker.stats.unacked, published: load.broker.stats.published };
+      // Full, and it stays full: nothing more is taken from the broker while the table is locked
+      // (what is checked is an absence, so a time has to pass).
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(load.broker.stats.published, stalled.published, "the broker kept the rest while the database was stuck");
+      assert.equal(load.broker.stats.unacked, maxUnacked);
+      assert.equal(stalled.consumed - stalled.acked, maxUnacked);
+      assert.ok(stalled.consumed < 3000);
+      await admin.query("commit");
+      const s = await running;
+      assert.equal(s.outcome, "completed");
+      checkSummary(s);
+      await checkTable(load, store);
+      assert.equal(s.consumed, 3000);
+    } finally {
+      await admin.end();
+    }
+  });
 });
