@@ -7,5 +7,7 @@
  */
 export { consumeJetStream } from "./jetstream-source.js";
 export type { JetStreamSourceOptions, JetStreamSourceStats, NakBackoff } from "./jetstream-source.js";
+export { jetStreamMessages } from "./jetstream-messages.js";
+export type { JetStreamMessagesOptions } from "./jetstream-messages.js";
 export { JetStreamSink, isStreamFull } from "./jetstream-sink.js";
 export type { JetStreamSinkOptions, JetStreamSinkStats, JetStreamPublishOptions } from "./jetstream-sink.js";

@@ -28,6 +28,7 @@ import type { Pool } from "../flow/pool.js";
 import { defaultRetryIf, type Jitter } from "../flow/retry.js";
 import { PoolClosedError } from "../flow/errors.js";
 import { observe } from "../core/registry.js";
+import { isFatal, missingConsumer } from "./fatal.js";
 import { checkDuration, checkFunction, checkInteger, checkName, checkOptions, checkSignal } from "../core/validate.js";
 
 /** How the delay of a `nak` grows with the delivery count (as `retry`'s backoff does). */
@@ -386,7 +387,7 @@ class JetStreamSource {
       this.#fetchFailures = 0;
     } catch (e) {
       this.#fetchErrors++;
-      const fatal = isFatal(e) ? e : this.#stopping ? undefined : await this.#missing();
+      const fatal = isFatal(e) ? e : this.#stopping ? undefined : await missingConsumer(this.#consumer);
       if (fatal !== undefined) {
         this.#stop(fatal);
       } else if (!this.#stopping) {
@@ -401,19 +402,6 @@ class JetStreamSource {
       this.#requested -= left;
       this.#openFetches--;
       this.#kick();
-    }
-  }
-
-  /**
-   * After a fetch failed for no stated reason (a fetch of a deleted consumer only misses its
-   * heartbeats): the error saying the consumer or its stream is gone, else undefined.
-   */
-  async #missing(): Promise<unknown> {
-    try {
-      await this.#consumer.info();
-      return undefined;
-    } catch (e) {
-      return isFatal(e) ? e : undefined;
     }
   }
 
@@ -566,11 +554,4 @@ class JetStreamSource {
       }
     }
   }
-}
-
-/** Errors after which fetching again cannot help: a closed connection, a deleted consumer or stream. */
-function isFatal(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === "ClosedConnectionError" || error.name === "ConsumerNotFoundError" || error.name === "StreamNotFoundError") return true;
-  return ["consumer not found", "stream not found", "consumer deleted", "closed connection"].includes(error.message);
 }
