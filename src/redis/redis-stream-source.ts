@@ -30,7 +30,8 @@
  */
 import type { Redis, RedisOptions } from "ioredis";
 import { BusyError } from "../core/errors.js";
-import { checkFunction, checkInteger, checkLimit, checkOptions, checkSignal } from "../core/validate.js";
+import { checkFunction, checkInteger, checkLimit, checkName, checkOptions, checkSignal } from "../core/validate.js";
+import { observe } from "../core/registry.js";
 import { Pool } from "../flow/pool.js";
 import { PoolClosedError } from "../flow/errors.js";
 import { ACK_DELETE, CLAIM, DEAD_LETTER, OWN_PENDING, TOUCH } from "./scripts.js";
@@ -80,6 +81,8 @@ export interface ConsumeRedisStreamOptions {
   blockMs?: number;
   /** Create the group (from id 0, with MKSTREAM) when it does not exist (default true). */
   createGroup?: boolean;
+  /** Names the source in `sluice/metrics` (kind `"redis-stream-source"`) while it runs; unnamed sources are not listed. */
+  name?: string;
   /**
    * Told of handler failures (with the entry) and of Redis errors the source retried (without).
    * Default: a `SluiceWarning` `SLUICE_REDIS_SOURCE_ERROR`, at most one a second per source.
@@ -184,6 +187,7 @@ class RedisStreamSource {
   readonly #blockMs: number;
   readonly #createGroup: boolean;
   readonly #onError: ((error: unknown, entry?: RedisStreamEntry) => void) | undefined;
+  readonly #name: string | undefined;
 
   #reader: Redis | null = null;
   #readerId: number | null = null;
@@ -245,6 +249,11 @@ class RedisStreamSource {
     if (typeof create !== "boolean") throw new TypeError("options.createGroup must be a boolean");
     this.#createGroup = create;
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
+    this.#name = checkName(options.name);
+  }
+
+  get name(): string | undefined {
+    return this.#name;
   }
 
   get stats(): RedisStreamSourceStats {
@@ -266,6 +275,7 @@ class RedisStreamSource {
   }
 
   async run(): Promise<RedisStreamSourceStats> {
+    observe("redis-stream-source", this, this.#name !== undefined);
     const onAbort = (): void => this.#stop();
     this.#signal.addEventListener("abort", onAbort, { once: true });
     let fatal: unknown = null;

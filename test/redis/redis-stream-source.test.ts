@@ -6,6 +6,7 @@ import { Pool } from "../../src/flow/index.js";
 import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/index.js";
 import type { RedisStreamEntry } from "../../src/redis/index.js";
 import { cleanup, connect, deferred, prefix, until } from "./helpers.js";
+import { observed } from "../../src/core/registry.js";
 
 /** The group's pending entries: total, and per consumer. */
 async function pendingOf(redis: Redis, stream: string, group: string): Promise<{ total: number; byConsumer: Record<string, number> }> {
@@ -379,6 +380,21 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
       ),
       { numRuns: 8 },
     );
+  });
+
+  test("a named source is listed for sluice/metrics while it runs, with its stats", async () => {
+    const { stream, group } = names();
+    await fill(redis, stream, 3);
+    const ac = track();
+    let handled = 0;
+    const run = consume(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, blockMs: 20, name: "jobs-source", handler: () => void handled++ });
+    await until(() => handled === 3, "3 handled");
+    const listed = [...observed()].find((o) => o.boundary.name === "jobs-source");
+    assert.equal(listed?.kind, "redis-stream-source");
+    await until(() => (listed?.boundary.stats as { completed: number }).completed === 3, "stats read live");
+    ac.abort();
+    await run;
+    await assert.rejects(consumeRedisStream(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, name: 1 as unknown as string, handler: () => {} }), /TypeError: options.name/);
   });
 
   test("a stream with a second consumer group is refused (it is consumed as a work queue)", async () => {
