@@ -287,6 +287,10 @@ class RedisStreamSource {
           backoff = Math.min(2000, backoff * 2 + 20);
           continue;
         }
+        if (this.#pool.closed) {
+          fatal = new PoolClosedError(`consumeRedisStream: ${this.#pool.describe()} is closed; the source stops reading`);
+          break;
+        }
         const room = this.#room();
         if (room === 0) {
           await this.#sleep(this.#inFlight.size > 0 ? undefined : 20);

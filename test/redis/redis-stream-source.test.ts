@@ -2,7 +2,7 @@ import { test, describe, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import fc from "fast-check";
-import { Pool } from "../../src/flow/index.js";
+import { Pool, PoolClosedError } from "../../src/flow/index.js";
 import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/index.js";
 import type { RedisStreamEntry } from "../../src/redis/index.js";
 import { cleanup, connect, deferred, prefix, until } from "./helpers.js";
@@ -395,6 +395,31 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     ac.abort();
     await run;
     await assert.rejects(consumeRedisStream(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, name: 1 as unknown as string, handler: () => {} }), /TypeError: options.name/);
+  });
+
+  test("a pool closed under the source: it stops reading, lets the work in flight finish, and rejects with PoolClosedError", async () => {
+    const { stream, group } = names();
+    await fill(redis, stream, 5);
+    const ac = track();
+    const pool = new Pool({ concurrency: 1 });
+    const started = deferred();
+    const release = deferred();
+    let handled = 0;
+    const run = consume(redis, {
+      stream, group, consumer: "c", pool, signal: ac.signal, blockMs: 20,
+      handler: async () => {
+        started.resolve();
+        await release.promise;
+        handled++;
+      },
+    });
+    await started.promise;
+    pool.close();
+    release.resolve();
+    await assert.rejects(run, PoolClosedError);
+    assert.equal(handled, 1, "the entry in flight finished; nothing more was read");
+    assert.equal(await redis.xlen(stream), 4, "the unread entries stay in the stream");
+    assert.equal((await pendingOf(redis, stream, group)).total, 0);
   });
 
   test("a stream with a second consumer group is refused (it is consumed as a work queue)", async () => {
