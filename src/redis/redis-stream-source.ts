@@ -34,7 +34,7 @@ import { checkFunction, checkInteger, checkLimit, checkName, checkOptions, check
 import { observe } from "../core/registry.js";
 import { Pool } from "../flow/pool.js";
 import { PoolClosedError } from "../flow/errors.js";
-import { ACK_DELETE, CLAIM, DEAD_LETTER, OWN_PENDING, TOUCH } from "./scripts.js";
+import { ACK_DELETE, CLAIM, DEAD_LETTER, OWN_PENDING, PRUNE, TOUCH } from "./scripts.js";
 import { checkRedisClient, isOutage } from "./client.js";
 
 /** One stream entry, as given to the handler. */
@@ -113,6 +113,8 @@ export interface RedisStreamSourceStats {
   readonly ackErrors: number;
   /** Redis errors while reading or claiming (each retried after a backoff). */
   readonly errors: number;
+  /** Other consumers deleted from the group: no pending entries, idle for `2 * claimIdleMs` (dead ones). */
+  readonly pruned: number;
   /** Entries handed to the pool and not settled yet. */
   readonly inFlight: number;
 }
@@ -218,6 +220,7 @@ class RedisStreamSource {
   #deadLettered = 0;
   #ackErrors = 0;
   #errors = 0;
+  #pruned = 0;
 
   constructor(redis: Redis, options: ConsumeRedisStreamOptions) {
     this.#redis = checkRedisClient(redis, "consumeRedisStream");
@@ -270,6 +273,7 @@ class RedisStreamSource {
       deadLettered: this.#deadLettered,
       ackErrors: this.#ackErrors,
       errors: this.#errors,
+      pruned: this.#pruned,
       inFlight: this.#inFlight.size,
     };
   }
@@ -363,7 +367,10 @@ class RedisStreamSource {
       const [cursor, entries, dead] = (await CLAIM.run(reader, keys, [this.#group, this.#consumer, this.#claimIdleMs, this.#claimCursor, room, limit])) as [string, RawEntry[], number, number];
       this.#deadLettered += dead;
       this.#claimCursor = cursor;
-      if (cursor === "0-0") this.#nextClaimAt = now + Math.max(1, Math.floor(this.#claimIdleMs / 2));
+      if (cursor === "0-0") {
+        this.#nextClaimAt = now + Math.max(1, Math.floor(this.#claimIdleMs / 2));
+        this.#pruned += (await PRUNE.run(reader, [this.#stream], [this.#group, this.#consumer, 2 * this.#claimIdleMs])) as number;
+      }
       this.#claimed += entries.length;
       return this.#handAll(entries);
     }

@@ -163,6 +163,29 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     assert.equal(await redis.xlen(stream), 0);
   });
 
+  test("dead consumers are pruned from the group once their entries were claimed (the consumer list stays bounded)", async () => {
+    const { stream, group } = names();
+    await redis.xgroup("CREATE", stream, group, "0", "MKSTREAM");
+    await fill(redis, stream, 3);
+    await redis.xreadgroup("GROUP", group, "holder", "COUNT", 2, "STREAMS", stream, ">"); // died holding 2
+    await redis.call("XGROUP", "CREATECONSUMER", stream, group, "ghost"); // died holding nothing
+    const consumersOf = async (): Promise<string[]> =>
+      ((await redis.xinfo("CONSUMERS", stream, group)) as string[][]).map((c) => c[c.indexOf("name") + 1] as string).sort();
+    assert.deepEqual(await consumersOf(), ["ghost", "holder"]);
+    const ac = track();
+    const seen = new Set<string>();
+    const run = consume(redis, {
+      stream, group, consumer: "c1", pool: new Pool({ concurrency: 2 }), signal: ac.signal, blockMs: 20, claimIdleMs: 60,
+      handler: (entry) => void seen.add(entry.fields.n as string),
+    });
+    await until(async () => seen.size === 3 && (await consumersOf()).join() === "c1", "the holder's entries claimed and both dead consumers pruned");
+    ac.abort();
+    const stats = await run;
+    assert.equal(stats.claimed, 2);
+    assert.equal(stats.pruned, 2);
+    assert.equal(await redis.xlen(stream), 0);
+  });
+
   test("a live consumer's long task is touched, so another consumer does not claim it", async () => {
     const { stream, group } = names();
     await fill(redis, stream, 1);
