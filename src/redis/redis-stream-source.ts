@@ -25,6 +25,9 @@
  *  - While its handler runs, an entry's idle time is reset every `claimIdleMs / 3` (a "touch"),
  *    so other consumers do not claim the work of a live one; an entry another consumer claimed
  *    meanwhile is never taken back.
+ *  - The group's consumer list stays bounded: after each claim pass, other consumers that hold
+ *    nothing and have been idle for `2 * claimIdleMs` are deleted (checked and deleted in one
+ *    script, so never one holding entries).
  *  - After `signal` aborts: no new read starts (a blocked read is unblocked), every entry
  *    already handed to the pool settles, then the promise resolves with the stats.
  */
