@@ -552,14 +552,14 @@ export class Admission {
     if (this.#closed) return this.#refuse(visit, "closed", 0);
     if (this.#quota !== undefined && !this.#takeQuota(visit)) return;
     if (this.#inFlight < this.#limit()) {
-      visit.res.once("close", visit.onClose);
+      visit.res.on("close", visit.onClose);
       if (this.#sample()) {
         visit.timed = true;
         visit.arrivedAt = this.#now();
       }
       this.#start(visit);
     } else if (this.#queued < this.#queueSize) {
-      visit.res.once("close", visit.onClose);
+      visit.res.on("close", visit.onClose);
       this.#enqueue(visit);
     } else {
       visit.cancelQuota?.();
