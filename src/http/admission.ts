@@ -58,7 +58,12 @@ export interface AdmissionState {
 
 /** A per-client quota: one token of `limiter` per request, under the key `key(req)` returns. */
 export interface AdmissionQuota {
+  /** One bucket per key; a request takes one token, or is answered 429 with the limiter's delay. */
   readonly limiter: KeyedRateLimiter<string>;
+  /**
+   * The client's key (an IP, a tenant, an API key). If it throws, the error goes to `onError`
+   * and the request counts against the key `""`.
+   */
   readonly key: (req: IncomingMessage) => string;
 }
 

@@ -15,7 +15,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import { Admission, enter, Visit, type Door } from "./admission.js";
-import { mustCloseFor, problemHeaders } from "./problem.js";
+import { closeAfter, problemHeaders } from "./problem.js";
 import { drainLimit } from "./admission.js";
 import { defineSignal } from "./express-door.js";
 
@@ -40,7 +40,7 @@ const FASTIFY_DOOR: Door = {
   },
   refuse(visit, problem, extra) {
     const { reply } = visit.context as FastifyContext;
-    const close = mustCloseFor(visit.req, drainLimit(visit.admission));
+    const close = closeAfter(visit.req, problem, drainLimit(visit.admission));
     for (const [k, v] of extra) void reply.header(k, v);
     void reply.code(problem.status).headers(problemHeaders(problem, close)).send(JSON.stringify(problem));
   },

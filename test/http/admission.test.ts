@@ -364,6 +364,7 @@ test("close(): new requests get 503 (closed); admitted and queued ones finish; i
     const r = await c.response();
     assert.equal(r.status, 503);
     assert.equal(problemOf(r.body).reason, "closed");
+    assert.equal(r.headers["connection"], "close", "a keep-alive client reconnects elsewhere");
     assert.equal(admission.stats.rejected.closed, 1);
     s.gates[0]!.resolve();
     await s.started.reached(2);
