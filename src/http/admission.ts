@@ -163,7 +163,14 @@ export interface AdmissionRejectMessage {
   readonly retryAfterSeconds: number;
 }
 
-/** The `node:diagnostics_channel` channel every refusal is published on (when it has subscribers). */
+/**
+ * The `node:diagnostics_channel` channel every refusal is published on, as an
+ * `AdmissionRejectMessage` (only when it has subscribers: nothing is built otherwise).
+ *
+ * @example
+ * import { subscribe } from "node:diagnostics_channel";
+ * subscribe(ADMISSION_REJECT_CHANNEL, (m) => log.warn("refused", m)); // { name, reason, status, retryAfterSeconds }
+ */
 export const ADMISSION_REJECT_CHANNEL = "sluice:admission-reject";
 const rejectChannel = diagnosticsChannel(ADMISSION_REJECT_CHANNEL);
 

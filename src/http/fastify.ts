@@ -14,9 +14,8 @@
  * the response (given back when it ended or the client left), as in the Express door.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
-import { Admission, enter, Visit, type Door } from "./admission.js";
+import { Admission, drainLimit, enter, Visit, type Door } from "./admission.js";
 import { closeAfter, problemHeaders } from "./problem.js";
-import { drainLimit } from "./admission.js";
 import { defineSignal } from "./express-door.js";
 
 /** Options of the `fastifyAdmission` plugin. */
