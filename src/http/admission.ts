@@ -58,7 +58,12 @@ export interface AdmissionState {
 
 /** A per-client quota: one token of `limiter` per request, under the key `key(req)` returns. */
 export interface AdmissionQuota {
+  /** One bucket per key; a request takes one token, or is answered 429 with the limiter's delay. */
   readonly limiter: KeyedRateLimiter<string>;
+  /**
+   * The client's key (an IP, a tenant, an API key). If it throws, the error goes to `onError`
+   * and the request counts against the key `""`.
+   */
   readonly key: (req: IncomingMessage) => string;
 }
 
@@ -158,7 +163,14 @@ export interface AdmissionRejectMessage {
   readonly retryAfterSeconds: number;
 }
 
-/** The `node:diagnostics_channel` channel every refusal is published on (when it has subscribers). */
+/**
+ * The `node:diagnostics_channel` channel every refusal is published on, as an
+ * `AdmissionRejectMessage` (only when it has subscribers: nothing is built otherwise).
+ *
+ * @example
+ * import { subscribe } from "node:diagnostics_channel";
+ * subscribe(ADMISSION_REJECT_CHANNEL, (m) => log.warn("refused", m)); // { name, reason, status, retryAfterSeconds }
+ */
 export const ADMISSION_REJECT_CHANNEL = "sluice:admission-reject";
 const rejectChannel = diagnosticsChannel(ADMISSION_REJECT_CHANNEL);
 
@@ -552,14 +564,14 @@ export class Admission {
     if (this.#closed) return this.#refuse(visit, "closed", 0);
     if (this.#quota !== undefined && !this.#takeQuota(visit)) return;
     if (this.#inFlight < this.#limit()) {
-      visit.res.once("close", visit.onClose);
+      visit.res.on("close", visit.onClose);
       if (this.#sample()) {
         visit.timed = true;
         visit.arrivedAt = this.#now();
       }
       this.#start(visit);
     } else if (this.#queued < this.#queueSize) {
-      visit.res.once("close", visit.onClose);
+      visit.res.on("close", visit.onClose);
       this.#enqueue(visit);
     } else {
       visit.cancelQuota?.();

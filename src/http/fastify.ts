@@ -14,9 +14,8 @@
  * the response (given back when it ended or the client left), as in the Express door.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
-import { Admission, enter, Visit, type Door } from "./admission.js";
-import { mustCloseFor, problemHeaders } from "./problem.js";
-import { drainLimit } from "./admission.js";
+import { Admission, drainLimit, enter, Visit, type Door } from "./admission.js";
+import { closeAfter, problemHeaders } from "./problem.js";
 import { defineSignal } from "./express-door.js";
 
 /** Options of the `fastifyAdmission` plugin. */
@@ -40,7 +39,7 @@ const FASTIFY_DOOR: Door = {
   },
   refuse(visit, problem, extra) {
     const { reply } = visit.context as FastifyContext;
-    const close = mustCloseFor(visit.req, drainLimit(visit.admission));
+    const close = closeAfter(visit.req, problem, drainLimit(visit.admission));
     for (const [k, v] of extra) void reply.header(k, v);
     void reply.code(problem.status).headers(problemHeaders(problem, close)).send(JSON.stringify(problem));
   },

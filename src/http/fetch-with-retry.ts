@@ -46,7 +46,16 @@ export interface FetchWithRetryOptions {
   onRetry?: (event: RetryEvent) => void;
 }
 
-/** A 503/429 answer, as `retry` sees it: a `BusyError` with the server's hint and the response. */
+/**
+ * A 503/429 answer, as `retry` sees it: a `BusyError` with the server's hint (`retryAfterMs`,
+ * jittered) and the response. `fetchWithRetry` never rejects with it (it returns the response);
+ * `onRetry` sees it for every answer that is retried.
+ *
+ * @example
+ * fetchWithRetry(url, undefined, { onRetry: ({ error }) => {
+ *   if (error instanceof RetryableResponseError) metrics.retried(error.response.status);
+ * } });
+ */
 export class RetryableResponseError extends BusyError {
   constructor(
     readonly response: Response,

@@ -6,7 +6,8 @@
  * most `maxDrainBytes` (`content-length`) is left to Node, which discards it after the response
  * so the keep-alive connection stays usable; a larger one, or one of unknown length (chunked),
  * gets `Connection: close`, so no half-read body is ever left on a kept-alive socket and the
- * server never reads more than `maxDrainBytes` of a refused request.
+ * server never reads more than `maxDrainBytes` of a refused request. A refusal because the
+ * server is shutting down closes its connection too, so keep-alive clients reconnect elsewhere.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -58,6 +59,14 @@ export function mustCloseFor(req: IncomingMessage, maxDrainBytes: number): boole
   return !(Number.isSafeInteger(n) && n <= maxDrainBytes);
 }
 
+/**
+ * Whether a problem reply closes its connection: a body that must not be left half-read, or a
+ * server shutting down (so a keep-alive client reconnects, to another instance).
+ */
+export function closeAfter(req: IncomingMessage, problem: Problem, maxDrainBytes: number): boolean {
+  return problem.reason === "closed" || mustCloseFor(req, maxDrainBytes);
+}
+
 /** The headers of a problem reply (without `content-length`). */
 export function problemHeaders(problem: Problem, close: boolean): Record<string, string> {
   const h: Record<string, string> = {
@@ -83,7 +92,7 @@ export function writeProblem(
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   const body = JSON.stringify(problem);
   if (extra !== undefined) for (const [k, v] of extra) res.setHeader(k, v);
-  const headers = problemHeaders(problem, mustCloseFor(req, maxDrainBytes));
+  const headers = problemHeaders(problem, closeAfter(req, problem, maxDrainBytes));
   for (const k of Object.keys(headers)) res.setHeader(k, headers[k]!);
   res.setHeader("content-length", Buffer.byteLength(body));
   res.statusCode = problem.status;

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Admission, ADMISSION_REJECT_CHANNEL, type AdmissionRejectMessage } from "../../src/http/index.js";
 import { AdaptiveLimit, KeyedRateLimiter } from "../../src/flow/index.js";
 import { observed } from "../../src/core/registry.js";
+import { VirtualClock } from "../../src/testing/index.js";
 import { Counter, RawClient, deferred, listen, problemOf, waitUntil } from "./helpers.js";
 
 const T = { timeout: 20_000 };
@@ -364,6 +365,7 @@ test("close(): new requests get 503 (closed); admitted and queued ones finish; i
     const r = await c.response();
     assert.equal(r.status, 503);
     assert.equal(problemOf(r.body).reason, "closed");
+    assert.equal(r.headers["connection"], "close", "a keep-alive client reconnects elsewhere");
     assert.equal(admission.stats.rejected.closed, 1);
     s.gates[0]!.resolve();
     await s.started.reached(2);
@@ -576,4 +578,59 @@ test("a listener that declares no signal parameter gets none; disconnects are st
   } finally {
     await s.close();
   }
+});
+
+test("the clock seam: queue timeout and deadline run on an injected clock; stats time every request with it", T, async () => {
+  const clock = new VirtualClock(0);
+  const limit = new AdaptiveLimit({ algorithm: "aimd", initialLimit: 1, minLimit: 1, maxLimit: 4, clock });
+  const admission = new Admission({ concurrency: limit, queue: 1, queueTimeoutMs: 1000, deadlineMs: 5000, clock });
+  const aborted = deferred<unknown>();
+  const started = new Counter();
+  const s = await listen(
+    admission.handler(async (req, res, signal) => {
+      started.hit();
+      if (req.url === "/wait") {
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+        aborted.resolve(signal.reason);
+      }
+      res.end("ok");
+    }),
+  );
+  try {
+    const a = new RawClient(s.port);
+    a.request("GET", "/wait");
+    await started.reached(1);
+    const b = new RawClient(s.port);
+    const entered = new Counter();
+    s.server.on("request", () => entered.hit());
+    b.request("GET", "/queued");
+    await entered.reached(1);
+    assert.equal(admission.queued, 1);
+    clock.advance(999);
+    assert.equal(admission.queued, 1, "not yet");
+    clock.advance(1);
+    const rb = await b.response();
+    assert.equal(rb.status, 503);
+    assert.equal(problemOf(rb.body).reason, "queueTimeout");
+    clock.advance(4000); // 5000 ms after admission of /wait
+    assert.equal(((await aborted.promise) as DOMException).name, "TimeoutError");
+    assert.equal((await a.response()).status, 200);
+    await waitUntil(() => admission.inFlight === 0);
+    const st = admission.stats;
+    assert.equal(st.timedOut, 1);
+    assert.equal(st.serviceTime.count, 1);
+    assert.equal(st.serviceTime.max, 5000);
+    assert.equal(limit.stats.drops, 1, "a passed deadline is a drop for the adaptive limit");
+    a.close(); b.close();
+  } finally {
+    await s.close();
+  }
+});
+
+test("close(): resolves at once when idle; bad options reject with TypeError", async () => {
+  const admission = new Admission({ concurrency: 1 });
+  await assert.rejects(admission.close({ signal: "soon" as unknown as AbortSignal }), TypeError);
+  await admission.close();
+  assert.equal(admission.closed, true);
+  await admission.close({ signal: AbortSignal.abort() });
 });

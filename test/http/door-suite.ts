@@ -260,6 +260,7 @@ export function doorSuite(door: string, makeServer: MakeServer): void {
       const rc = await c.response();
       assert.equal(rc.status, 503);
       assert.equal(problemOf(rc.body).reason, "closed");
+      assert.equal(rc.headers["connection"], "close");
       routes.release("a");
       assert.equal((await a.response()).status, 200);
       ac.abort(new Error("deadline"));
