@@ -313,7 +313,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
       name === undefined
         ? []
         : this.counters.map((c) => {
-            const o = { name: `${name}/${c.name}`, get stats(): StageStats { return c.snapshot(); } };
+            const full = `${name}/${c.name}`;
+            const o = { name: full, get stats(): StageStats { return { ...c.snapshot(), name: full }; } };
             observe("pipeline-stage", o, true);
             return o;
           });
