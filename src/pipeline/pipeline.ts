@@ -3,8 +3,10 @@
  * aborts and stops as a whole (ErrGroup-style).
  *
  * Invariants of a run (an `Execution`):
- *  - Links: `links[0]` is the source's channel (the source itself when it is a `Channel`),
- *    `links[i + 1]` the output of stage `i`, with capacity `stage.buffer`. Every link is
+ *  - Links: `links[0]` is the source's channel (the source itself when it is a `Channel`; for a
+ *    synchronous iterable, a link that pulls from it on receive and holds nothing; otherwise a
+ *    channel of `sourceBuffer` filled by a pump), `links[i + 1]` the output of stage `i`, with
+ *    capacity `stage.buffer`. Every link is
  *    bounded, so the items alive in a run are at most the sum of the link capacities plus what
  *    each stage holds (1, its concurrency, or one batch) plus one in the source's pump.
  *  - `failure` is set once, by the first failure (or the caller's abort), and `ctl` is aborted
@@ -37,7 +39,7 @@ export interface PipelineOptions {
   name?: string;
   /** The clock for stage timings and `batch`'s `maxWaitMs` (default: the default clock when the run starts). */
   clock?: Clock;
-  /** Capacity of the channel between an iterable or stream source and the first stage (default 16). */
+  /** Capacity of the channel between an async iterable or stream source and the first stage (default 16; a synchronous iterable is read directly). */
   sourceBuffer?: number;
 }
 
@@ -148,8 +150,15 @@ class Execution<T> {
         const r = st.step(v);
         if (r === SKIP) return undefined;
         if (isThenable(r)) {
-          // The step turned out async (or is sending a dead letter): finish this item from here.
-          return Promise.resolve(r).then((x) => (x === SKIP ? undefined : this.deliver(j, x, m)));
+          // The step turned out async (or is sending a dead letter): finish this item from here,
+          // the wait counted as blocked (the item is downstream's now).
+          m.block();
+          return Promise.resolve(r).then((x) => {
+            if (x === SKIP) return undefined;
+            const d = this.deliver(j, x, m);
+            if (d === undefined) return undefined;
+            return d; // the caller's unblock() covers this wait too
+          });
         }
         v = r;
         continue;
@@ -306,7 +315,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
       name === undefined
         ? []
         : this.counters.map((c) => {
-            const o = { name: `${name}/${c.name}`, get stats(): StageStats { return c.snapshot(); } };
+            const full = `${name}/${c.name}`;
+            const o = { name: full, get stats(): StageStats { return { ...c.snapshot(), name: full }; } };
             observe("pipeline-stage", o, true);
             return o;
           });
