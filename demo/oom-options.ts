@@ -2,6 +2,8 @@
  * Flags of `npm run demo` and the messages its two child runs send to the parent over IPC.
  * Shared by the parent (`oom.ts`) and the children (`oom-run.ts`).
  */
+import { parseArgs as parseNodeArgs } from "node:util";
+import type { ChannelStats } from "../src/index.js";
 
 /** What one run of the demo is given. */
 export interface DemoOptions {
@@ -67,33 +69,43 @@ interface FlagSpec {
 }
 
 const FLAGS: Record<string, FlagSpec> = {
-  "--duration": { key: "duration", integer: false, min: 0.5, max: 3600 },
-  "--rate": { key: "rate", integer: false, min: 1, max: 100_000 },
-  "--payload": { key: "payload", integer: true, min: 0, max: 1024 * 1024 },
-  "--work-ms": { key: "workMs", integer: false, min: 0.01, max: 60_000 },
-  "--cap": { key: "cap", integer: true, min: 1, max: 10_000_000 },
-  "--heap-cap": { key: "heapCapMb", integer: true, min: 16, max: 16 * 1024 },
-  "--capacity": { key: "capacity", integer: true, min: 1, max: 1_000_000 },
+  duration: { key: "duration", integer: false, min: 0.5, max: 3600 },
+  rate: { key: "rate", integer: false, min: 1, max: 100_000 },
+  payload: { key: "payload", integer: true, min: 0, max: 1024 * 1024 },
+  "work-ms": { key: "workMs", integer: false, min: 0.01, max: 60_000 },
+  cap: { key: "cap", integer: true, min: 1, max: 10_000_000 },
+  "heap-cap": { key: "heapCapMb", integer: true, min: 16, max: 16 * 1024 },
+  capacity: { key: "capacity", integer: true, min: 1, max: 1_000_000 },
 };
 
 /**
- * Parses the flags (`--name value` or `--name=value`). Returns `"help"` for `--help`/`-h`.
+ * Parses the flags with `node:util`'s `parseArgs` (`--name value` or `--name=value`). Returns
+ * `"help"` for `--help`/`-h`.
  *
  * @throws UsageError for an unknown flag, a missing value, or a value out of range.
  */
 export function parseArgs(argv: readonly string[]): DemoOptions | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseNodeArgs({
+      args: [...argv],
+      options: {
+        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: "string" as const }])),
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+  if (values.help === true) return "help";
   const out: Record<string, number> = { ...DEFAULTS };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === "--help" || arg === "-h") return "help";
-    const eq = arg.indexOf("=");
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    const spec = FLAGS[name];
-    if (spec === undefined) throw new UsageError(`unknown flag ${JSON.stringify(arg)}`);
-    let text: string | undefined;
-    if (eq >= 0) text = arg.slice(eq + 1);
-    else text = argv[++i];
-    if (text === undefined || text === "") throw new UsageError(`${name} needs a value`);
+  for (const [flag, spec] of Object.entries(FLAGS)) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const name = `--${flag}`;
+    if (typeof text !== "string" || text === "") throw new UsageError(`${name} needs a value`);
     const n = Number(text);
     if (!Number.isFinite(n) || (spec.integer && !Number.isSafeInteger(n)) || n < spec.min || n > spec.max) {
       const what = spec.integer ? "an integer" : "a number";
@@ -140,7 +152,7 @@ export type StopReason = "duration" | "pending-cap" | "heap-cap";
 /** Messages from a child run to the parent. */
 export type ChildMessage =
   | { readonly type: "ready" }
-  | { readonly type: "sample"; readonly sample: Sample }
+  | { readonly type: "sample"; readonly sample: Sample; readonly channel?: ChannelStats }
   | { readonly type: "warning"; readonly elapsed: number; readonly code: string; readonly name: string; readonly message: string }
   | { readonly type: "stopped"; readonly sample: Sample; readonly reason: StopReason }
   | {

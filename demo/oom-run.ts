@@ -5,7 +5,7 @@
  * why it stopped and how its shutdown went; it exits by itself once shut down, and at once if
  * the parent goes away.
  */
-import { Channel, done, recv, select, send } from "../src/index.js";
+import { Channel, done, recv, select, send, type ChannelStats } from "../src/index.js";
 import { SimulatedBroker, SlowHandler, type Message } from "./oom-sim.js";
 import type { ChildMessage, DemoOptions, ParentMessage, RunName, Sample, StopReason } from "./oom-options.js";
 
@@ -15,6 +15,8 @@ interface Run {
   processed(): number;
   parked(): number;
   lag(): number;
+  /** The channel's counters (relayed to the parent, for `--dashboard`). */
+  stats(): ChannelStats;
   /** Stops taking messages from the broker, at once. */
   stopIntake(): void;
   /** Shuts down what is left (after `stopIntake`); resolves when nothing of the run is left. */
@@ -50,6 +52,7 @@ function startBug(broker: SimulatedBroker, handler: SlowHandler, onMessage: () =
     processed: () => processed,
     parked: () => events.stats.parkedSenders,
     lag: () => broker.lag(),
+    stats: () => events.stats,
     stopIntake: unsubscribe,
     async shutdown() {
       events.close(); // rejects every parked send: those messages are never processed
@@ -97,6 +100,7 @@ function startFix(broker: SimulatedBroker, handler: SlowHandler, capacity: numbe
     processed: () => processed,
     parked: () => events.stats.parkedSenders,
     lag: () => broker.lag(),
+    stats: () => events.stats,
     stopIntake: () => stop.abort(),
     async shutdown() {
       await producer;
@@ -220,7 +224,7 @@ function start(run: RunName, options: DemoOptions): void {
   const onTick = (): void => {
     if (tick >= options.duration) return finish("duration"); // the last row is the "stopped" one
     const s = sample(true);
-    void tell({ type: "sample", sample: s });
+    void tell({ type: "sample", sample: s, channel: r.stats() });
     tick++;
     if (s.heapMb > options.heapCapMb) return finish("heap-cap");
     nextTick();

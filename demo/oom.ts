@@ -8,7 +8,10 @@
  * do not.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { ChannelStats } from "../src/index.js";
+import { observe } from "../src/core/registry.js";
+import type { DemoChart, DemoContext, DemoMain, DemoResult } from "./demo.js";
 import {
   parseArgs,
   UsageError,
@@ -25,6 +28,9 @@ const RUNS: readonly RunName[] = ["bug", "fix"];
 const WATCHDOG_GRACE_MS = 60_000;
 /** The pod of the seed: its cgroup limit, for the extrapolation line. */
 const POD_LIMIT_MB = 4096;
+
+/** Where the demo's lines go (the context's `out`; console.log when run as a script). */
+let print: (line: string) => void = (line) => console.log(line);
 
 const int = (n: number): string => Math.round(n).toLocaleString("en-US");
 const mb = (n: number): string => n.toFixed(1);
@@ -49,6 +55,8 @@ interface RunState {
   readonly queue: Item[];
   /** Samples received so far (for the verdict: one per second, bounded by `--duration`). */
   readonly samples: Sample[];
+  /** The run's channel as it last reported it (relayed to this process's registry). */
+  channel: ChannelStats | undefined;
   warnings: number;
   stopped: { sample: Sample; reason: StopReason } | undefined;
   shutdown: { drained: number; rejected: number; seconds: number } | undefined;
@@ -87,7 +95,7 @@ function printSample(run: RunName, key: number, s: Sample, note = ""): void {
   const elapsed = key === lastKey ? "" : `${key.toFixed(1)}s`;
   lastKey = key;
   const line = row([elapsed, run, int(s.accepted), int(s.processed), int(s.pending), int(s.parked), int(s.lag), mb(s.heapMb)]);
-  console.log(note === "" ? line : `${line}  ${note}`);
+  print(note === "" ? line : `${line}  ${note}`);
 }
 
 function wrap(text: string, width: number): string[] {
@@ -125,8 +133,8 @@ function printItem(run: RunState, item: Item, options: DemoOptions): void {
     case "warning": {
       const head = `${run.name.padEnd(COLUMNS[1]![1])}  !! ${item.name} ${item.code} at ${item.key.toFixed(2)}s, ` +
         `caught by the ${run.name} run with process.on("warning"):`;
-      console.log(`${" ".repeat(COLUMNS[0]![1])}  ${head}`);
-      for (const l of wrap(item.message, 96 - INDENT.length)) console.log(`${INDENT}   ${l}`);
+      print(`${" ".repeat(COLUMNS[0]![1])}  ${head}`);
+      for (const l of wrap(item.message, 96 - INDENT.length)) print(`${INDENT}   ${l}`);
       lastKey = NaN;
       return;
     }
@@ -242,17 +250,18 @@ function fixVerdict(s: RunState, o: DemoOptions): string | undefined {
   return `fix: ${pending}, ${heap}${lag}`;
 }
 
-function summary(states: Record<RunName, RunState>, o: DemoOptions): void {
+/** Prints the summary and returns the verdict line (without "verdict: "). */
+function summary(states: Record<RunName, RunState>, o: DemoOptions): string {
   const bug = states.bug;
   const fix = states.fix;
-  console.log("");
+  print("");
   if (bug.warnings === 0) {
-    console.log(`bug: no SLUICE_PARKED_SENDS warning: parked senders never passed 1,000 in this run`);
+    print(`bug: no SLUICE_PARKED_SENDS warning: parked senders never passed 1,000 in this run`);
   }
   if (bug.shutdown !== undefined) {
     const { rejected } = bug.shutdown;
     const drainTime = (rejected * o.workMs) / 1000;
-    console.log(
+    print(
       rejected > 0
         ? `shutdown bug: close() rejected ${int(rejected)} parked sends: those messages are never processed ` +
             `(handling them would take another ${drainTime.toFixed(1)} s)`
@@ -261,7 +270,7 @@ function summary(states: Record<RunName, RunState>, o: DemoOptions): void {
   }
   if (fix.shutdown !== undefined) {
     const { drained, seconds } = fix.shutdown;
-    console.log(
+    print(
       `shutdown fix: the producer saw done(signal) and closed the channel; the handler drained the ` +
         `${int(drained)} messages in it in ${seconds.toFixed(1)} s`,
     );
@@ -270,36 +279,105 @@ function summary(states: Record<RunName, RunState>, o: DemoOptions): void {
   const f = fixVerdict(fix, o);
   if (b !== undefined && b.heapRate > 0.1 && b.last.pending > o.capacity + 2) {
     const minutes = (POD_LIMIT_MB - b.last.heapMb) / b.heapRate / 60;
-    console.log(
+    print(
       `\nLeft running, the bug run gains ~${b.heapRate.toFixed(1)} MB/s: a pod with the seed's ${POD_LIMIT_MB / 1024} GB limit ` +
         `is OOM-killed after ~${minutes < 1 ? "1" : int(minutes)} min. The fix's memory does not depend on how far behind it is.`,
     );
   }
-  console.log("");
-  console.log(`verdict: ${b?.text ?? "bug: no result"}; ${f ?? "fix: no result"}.`);
+  const verdict = `${b?.text ?? "bug: no result"}; ${f ?? "fix: no result"}.`;
+  print("");
+  print(`verdict: ${verdict}`);
+  return verdict;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The result: figures for --json, charts for --report
+
+function peak(samples: readonly Sample[], field: keyof Sample): number {
+  return samples.reduce((m, x) => Math.max(m, x[field]), 0);
+}
+
+function series(states: Record<RunName, RunState>, field: keyof Sample): DemoChart["series"] {
+  return RUNS.map((r) => {
+    const s = states[r];
+    const all = s.stopped === undefined ? s.samples : [...s.samples, s.stopped.sample];
+    return { label: r, points: all.map((x) => [x.elapsed, x[field]] as const) };
+  });
+}
+
+function result(states: Record<RunName, RunState>, o: DemoOptions, verdict: string, ok: boolean): DemoResult {
+  const bug = states.bug;
+  const fix = states.fix;
+  const all = (st: RunState): Sample[] => (st.stopped === undefined ? st.samples : [...st.samples, st.stopped.sample]);
+  return {
+    demo: "oom",
+    title: "The OOM of seed 000 (parked senders) in Node, and its fix",
+    ok,
+    verdict,
+    figures: {
+      durationS: o.duration,
+      rate: o.rate,
+      payloadBytes: o.payload,
+      workMs: o.workMs,
+      capacity: o.capacity,
+      bugStop: bug.stopped?.reason ?? "none",
+      bugSeconds: bug.stopped?.sample.elapsed ?? 0,
+      bugPeakPending: peak(all(bug), "pending"),
+      bugPeakParked: peak(all(bug), "parked"),
+      bugPeakHeapMb: Math.round(peak(all(bug), "heapMb") * 10) / 10,
+      bugWarnings: bug.warnings,
+      bugRejectedAtClose: bug.shutdown?.rejected ?? 0,
+      fixPeakPending: peak(all(fix), "pending"),
+      fixPeakHeapMb: Math.round(peak(all(fix), "heapMb") * 10) / 10,
+      fixFinalLag: fix.stopped?.sample.lag ?? 0,
+      fixDrained: fix.shutdown?.drained ?? 0,
+    },
+    charts: [
+      { title: "Live memory after a full GC (V8 heap + Buffers), bug against fix", unit: "MB", series: series(states, "heapMb") },
+      { title: "Messages held in the process (pending = accepted - processed)", unit: "messages", series: series(states, "pending") },
+      { title: "Senders parked on the channel", unit: "senders", series: series(states, "parked") },
+      { title: "Backlog left on the broker (lag)", unit: "messages", series: series(states, "lag") },
+    ],
+  };
+}
+
+/** Makes a run's channel, as its process last reported it, visible in this process's registry. */
+function relay(state: RunState): { readonly name: string; readonly stats: object } {
+  const mirror = {
+    name: `${state.name}/events`,
+    get stats(): object {
+      return state.channel ?? {};
+    },
+  };
+  observe("channel", mirror, true);
+  return mirror;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The children
 
-function main(): void {
-  let options: DemoOptions;
-  try {
-    const parsed = parseArgs(process.argv.slice(2));
-    if (parsed === "help") {
-      process.stdout.write(USAGE);
-      return;
-    }
-    options = parsed;
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`demo: ${e.message}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
+/** The demo's usage text. */
+export const usage = USAGE;
 
-  console.log(header(options));
-  console.log(row(COLUMNS.map(([name]) => name)));
+/**
+ * Runs the demo: starts the two children, prints the table through `out`, and resolves with
+ * the figures and charts once both have shut down (or been killed by the watchdog, or stopped
+ * by `signal`). Throws `UsageError` for bad flags.
+ */
+export const main: DemoMain = async (context: DemoContext): Promise<DemoResult> => {
+  print = context.out;
+  const parsed = parseArgs(context.args);
+  if (parsed === "help") {
+    for (const line of USAGE.trimEnd().split("\n")) print(line);
+    return { demo: "oom", title: "help", ok: true, verdict: "help", figures: {}, charts: [] };
+  }
+  return run(parsed, context.signal);
+};
+
+function run(options: DemoOptions, signal: AbortSignal): Promise<DemoResult> {
+  lastKey = NaN;
+  print(header(options));
+  print(row(COLUMNS.map(([name]) => name)));
 
   const runFile = fileURLToPath(new URL("./oom-run.ts", import.meta.url));
   const execArgv = [
@@ -309,19 +387,21 @@ function main(): void {
     `--max-old-space-size=${options.heapCapMb + 256}`, // a backstop behind the run's own cap
   ];
   const states = {} as Record<RunName, RunState>;
+  const mirrors: { readonly name: string; readonly stats: object }[] = [];
   let interrupted = false;
+  let resolve!: (r: DemoResult) => void;
+  const done = new Promise<DemoResult>((r) => (resolve = r));
 
   const watchdog = setTimeout(() => {
     process.stderr.write(`demo: a run did not finish within ${options.duration} s + ${WATCHDOG_GRACE_MS / 1000} s; killing it\n`);
     for (const s of RUNS) if (!states[s].exited) states[s].child?.kill("SIGKILL");
   }, options.duration * 1000 + WATCHDOG_GRACE_MS);
 
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onAbort = (): void => {
     interrupted = true;
-    for (const s of RUNS) if (!states[s].exited) states[s].child?.kill(signal);
+    for (const s of RUNS) if (!states[s].exited) states[s].child?.kill("SIGINT");
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  signal.addEventListener("abort", onAbort, { once: true });
 
   const maybeStart = (): void => {
     if (RUNS.every((r) => states[r].ready)) for (const r of RUNS) states[r].child?.send({ type: "start" });
@@ -330,24 +410,23 @@ function main(): void {
   const onExit = (): void => {
     if (!RUNS.every((r) => states[r].exited)) return;
     clearTimeout(watchdog);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    signal.removeEventListener("abort", onAbort);
     for (const r of RUNS) states[r].ended = true;
     flush(states, options);
+    mirrors.length = 0; // the relayed channels leave the registry with them
     if (interrupted) {
-      console.log("\ninterrupted");
-      process.exitCode = 130;
+      print("\ninterrupted");
+      resolve(result(states, options, "interrupted", false));
       return;
     }
     const failed = RUNS.filter((r) => states[r].exitCode !== 0 || states[r].shutdown === undefined);
-    summary(states, options);
-    if (failed.length > 0) {
-      for (const r of failed) {
-        const s = states[r];
-        process.stderr.write(`demo: the ${r} run failed (exit ${s.exitSignal ?? s.exitCode}) before it finished\n`);
-      }
-      process.exitCode = 1;
+    const verdict = summary(states, options);
+    for (const r of failed) {
+      const s = states[r];
+      process.stderr.write(`demo: the ${r} run failed (exit ${s.exitSignal ?? s.exitCode}) before it finished\n`);
     }
+    const fixPeak = Math.max(0, ...states.fix.samples.map((x) => x.pending), states.fix.stopped?.sample.pending ?? 0);
+    resolve(result(states, options, verdict, failed.length === 0 && fixPeak <= options.capacity + 2));
   };
 
   for (const name of RUNS) {
@@ -361,6 +440,7 @@ function main(): void {
       ready: false,
       queue: [],
       samples: [],
+      channel: undefined,
       warnings: 0,
       stopped: undefined,
       shutdown: undefined,
@@ -370,6 +450,7 @@ function main(): void {
       exitSignal: null,
     };
     states[name] = state;
+    mirrors.push(relay(state));
     child.on("message", (m: ChildMessage) => {
       switch (m.type) {
         case "ready":
@@ -378,6 +459,7 @@ function main(): void {
         case "sample":
           state.queue.push({ kind: "sample", key: state.samples.length, sample: m.sample });
           state.samples.push(m.sample);
+          if (m.channel !== undefined) state.channel = m.channel;
           break;
         case "warning":
           state.warnings++;
@@ -397,14 +479,13 @@ function main(): void {
     });
     child.on("error", (e) => {
       process.stderr.write(`demo: the ${name} run: ${e.message}\n`);
-      process.exitCode = 1;
       for (const r of RUNS) if (r !== name && !states[r].exited) states[r].child?.kill("SIGKILL");
     });
-    child.on("close", (code, signal) => {
+    child.on("close", (code, sig) => {
       state.exited = true;
       state.ended = true;
       state.exitCode = code;
-      state.exitSignal = signal;
+      state.exitSignal = sig;
       state.child = undefined;
       // A run that died before it was ready must not hold the other one back.
       if (!state.ready) {
@@ -415,6 +496,28 @@ function main(): void {
       onExit();
     });
   }
+  return done;
 }
 
-main();
+// `npm run demo` (node --import tsx demo/oom.ts): the same demo, without the CLI's flags.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  main({ args: process.argv.slice(2), out: (line) => console.log(line), signal: controller.signal }).then(
+    (r) => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      if (controller.signal.aborted) process.exitCode = 130;
+      else if (r.verdict !== "help" && !r.ok) process.exitCode = 1;
+    },
+    (e: unknown) => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      if (!(e instanceof UsageError)) throw e;
+      process.stderr.write(`demo: ${e.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    },
+  );
+}

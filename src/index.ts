@@ -15,7 +15,7 @@ export { done, timeoutSignal } from "./core/signals.js";
 export type { TimeoutSignalOptions } from "./core/signals.js";
 export { WaitGroup } from "./core/waitgroup.js";
 export { ErrGroup } from "./core/errgroup.js";
-export type { ErrGroupOptions, GroupTask } from "./core/errgroup.js";
+export type { ErrGroupOptions, ErrGroupStats, GroupTask } from "./core/errgroup.js";
 export { Semaphore } from "./core/semaphore.js";
 export type { SemaphoreOptions, SemaphoreStats } from "./core/semaphore.js";
 export { ChannelClosedError, BusyError } from "./core/errors.js";
@@ -23,3 +23,7 @@ export { systemClock } from "./core/clock.js";
 export type { Clock } from "./core/clock.js";
 export { configureDiagnostics, parkedWork } from "./core/diagnostics.js";
 export type { DiagnosticsOptions, ParkedEntry } from "./core/diagnostics.js";
+export { EVENT_CHANNELS } from "./core/events.js";
+export type {
+  BoundaryEvent, RejectEvent, DropEvent, ParkedWarningEvent, BreakerStateEvent, LimitChangeEvent, AdmissionRejectEvent,
+} from "./core/events.js";

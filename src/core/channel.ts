@@ -31,6 +31,8 @@ import { BusyError, ChannelClosedError } from "./errors.js";
 import { ITER, WaitRing, type Parked } from "./waitring.js";
 import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
+import { observe } from "./registry.js";
+import { publishReject, rejectChannel } from "./events.js";
 
 /** The result of a receive: a value (`ok: true`), or the channel is closed and drained. */
 export type RecvResult<T> = { value: T; ok: true } | { value: undefined; ok: false };
@@ -254,7 +256,8 @@ export class Channel<T> implements AsyncIterable<T> {
     }
     this.#capacity = checkInteger(capacity, "capacity", 0);
     checkOptions(options);
-    this.#name = checkName(options?.name) ?? `#${nextId++}`;
+    const name = checkName(options?.name);
+    this.#name = name ?? `#${nextId++}`;
     this.maxParkedSends = checkLimit(options?.maxParkedSends ?? Infinity, "options.maxParkedSends", 0);
     this.maxParkedRecvs = checkLimit(options?.maxParkedRecvs ?? Infinity, "options.maxParkedRecvs", 0);
     const warnSends = options?.warnParkedSends ?? (this.maxParkedSends === Infinity ? DEFAULT_WARN : Infinity);
@@ -262,6 +265,7 @@ export class Channel<T> implements AsyncIterable<T> {
     this.sendq = new WaitRing(this, "send", checkLimit(warnSends, "options.warnParkedSends", 0), "SLUICE_PARKED_SENDS");
     this.recvq = new WaitRing(this, "recv", checkLimit(warnRecvs, "options.warnParkedRecvs", 0), "SLUICE_PARKED_RECVS");
     this.buf = new Array<T | undefined>(Math.min(this.#capacity, INITIAL_RING)).fill(undefined);
+    observe("channel", this, name !== undefined);
   }
 
   /** The buffer size (Go's `cap(ch)`). */
@@ -510,6 +514,7 @@ export class Channel<T> implements AsyncIterable<T> {
     const q = this.sendq;
     if (q.length >= this.maxParkedSends) {
       this.rejectedSends++;
+      if (rejectChannel.hasSubscribers) publishReject("channel", this, "maxParkedSends");
       return Promise.reject(this.busyError("send"));
     }
     if (signal === undefined) {
@@ -529,6 +534,7 @@ export class Channel<T> implements AsyncIterable<T> {
     const q = this.recvq;
     if (q.length >= this.maxParkedRecvs) {
       this.rejectedRecvs++;
+      if (rejectChannel.hasSubscribers) publishReject("channel", this, "maxParkedRecvs");
       return Promise.reject(this.busyError("recv"));
     }
     if (signal === undefined) {

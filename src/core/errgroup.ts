@@ -22,6 +22,7 @@ import { WaitQueue, type Waiter } from "./waitq.js";
 import { Abortable, abortPending, unwatchAbort, watchAbort } from "./abort.js";
 import { checkFunction, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
+import { observe } from "./registry.js";
 
 /** Options of `new ErrGroup(options)`. */
 export interface ErrGroupOptions {
@@ -31,6 +32,31 @@ export interface ErrGroupOptions {
   limit?: number;
   /** Used in warnings and the exit-time report. */
   name?: string;
+}
+
+/** Counters of one group (`group.stats`): a fresh snapshot. */
+export interface ErrGroupStats {
+  readonly name: string | undefined;
+  /** The most tasks running at once (`Infinity`: no limit). */
+  readonly limit: number;
+  /** Tasks started and not yet settled. */
+  readonly running: number;
+  /** `go` calls waiting for a slot now. */
+  readonly waiting: number;
+  /** Tasks accepted by `go`/`tryGo` (started, or waiting for a slot). */
+  readonly accepted: number;
+  /** Tasks that settled (fulfilled or failed). */
+  readonly settled: number;
+  /** Tasks that threw or rejected. */
+  readonly failed: number;
+  /** Waiting `go` calls withdrawn by their signal (their task never ran). */
+  readonly aborted: number;
+  /** `go` calls that had to wait for a slot. */
+  readonly waited: number;
+  /** The most `go` calls ever waiting at once. */
+  readonly peakWaiting: number;
+  /** Whether a task failed (the group's signal is aborted with that error). */
+  readonly hasFailed: boolean;
 }
 
 /** A task of a group: receives the group's signal. */
@@ -92,6 +118,9 @@ export class ErrGroup {
   readonly #parent: ParentLink | null = null;
   #failed = false;
   #error: unknown = undefined;
+  #accepted = 0;
+  #failures = 0;
+  #aborted = 0;
 
   constructor(options?: ErrGroupOptions) {
     checkOptions(options);
@@ -104,6 +133,31 @@ export class ErrGroup {
       if (parent.aborted) this.#controller.abort(parent.reason);
       else watchAbort(parent, (this.#parent = new ParentLink(this.#controller)));
     }
+    observe("errgroup", this, name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
+  }
+
+  /** A fresh snapshot of the counters. */
+  get stats(): ErrGroupStats {
+    const pending = this.#pending.count;
+    const waiting = this.#waiters.length;
+    return {
+      name: this.#name,
+      limit: this.#limit,
+      running: this.#running,
+      waiting,
+      accepted: this.#accepted,
+      settled: this.#accepted - pending - this.#aborted,
+      failed: this.#failures,
+      aborted: this.#aborted,
+      waited: this.#waiters.parkedTotal,
+      peakWaiting: this.#waiters.peak,
+      hasFailed: this.#failed,
+    };
   }
 
   /** Aborted with the first error, when the parent signal aborts, or when `wait()` returns. */
@@ -135,6 +189,7 @@ export class ErrGroup {
       return Promise.reject(e);
     }
     this.#pending.add(1);
+    this.#accepted++;
     if (this.#running < this.#limit && this.#waiters.length === 0) {
       this.#running++;
       this.#run(task);
@@ -152,6 +207,7 @@ export class ErrGroup {
     checkFunction(task, "task");
     if (this.#running >= this.#limit || this.#waiters.length > 0) return false;
     this.#pending.add(1);
+    this.#accepted++;
     this.#running++;
     this.#run(task);
     return true;
@@ -159,7 +215,10 @@ export class ErrGroup {
 
   /** @internal A waiting `go` was aborted: it never starts. */
   withdraw(w: GoWaiter): void {
-    if (this.#waiters.remove(w)) this.#pending.done();
+    if (this.#waiters.remove(w)) {
+      this.#aborted++;
+      this.#pending.done();
+    }
   }
 
   /** @internal */
@@ -199,6 +258,7 @@ export class ErrGroup {
   readonly #onRejected = (e: unknown): void => this.#settle(false, e);
 
   #settle(ok: boolean, error: unknown): void {
+    if (!ok) this.#failures++;
     if (!ok && !this.#failed) {
       this.#failed = true;
       this.#error = error;

@@ -22,6 +22,8 @@ export interface Observable {
 /** @internal One observed boundary: its kind ("channel", "pool", ...) and a weak reference. */
 export interface RegistryEntry {
   readonly kind: string;
+  /** Whether it was given a name (else it is observed only because every boundary is). */
+  readonly named: boolean;
   readonly ref: WeakRef<Observable>;
 }
 
@@ -37,7 +39,7 @@ let all = process.env.SLUICE_OBSERVE === "all";
  */
 export function observe(kind: string, boundary: Observable, named: boolean): void {
   if (!named && !all) return;
-  const entry: RegistryEntry = { kind, ref: new WeakRef(boundary) };
+  const entry: RegistryEntry = { kind, named, ref: new WeakRef(boundary) };
   entries.add(entry);
   finalizer.register(boundary, entry);
 }
@@ -53,10 +55,10 @@ export function setObserveAll(on: boolean): void {
 }
 
 /** @internal The live observed boundaries, oldest first. */
-export function* observed(): Generator<{ kind: string; boundary: Observable }> {
+export function* observed(): Generator<{ kind: string; named: boolean; boundary: Observable }> {
   for (const entry of entries) {
     const boundary = entry.ref.deref();
-    if (boundary !== undefined) yield { kind: entry.kind, boundary };
+    if (boundary !== undefined) yield { kind: entry.kind, named: entry.named, boundary };
   }
 }
 

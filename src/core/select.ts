@@ -19,6 +19,7 @@ import { CaseWaiter, Channel, NOTHING, type SelectParent, type WaitOptions } fro
 import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { ReceiveOnlyChannel } from "./receive-only.js";
 import { signalOf } from "./validate.js";
+import { publishReject, rejectChannel } from "./events.js";
 
 const RECV = 0;
 const SEND = 1;
@@ -189,6 +190,7 @@ function park(cases: readonly SelectCase[], signal: AbortSignal | undefined): Pr
                     : ch.recvq.length + before >= ch.maxParkedRecvs) {
       if (op === SEND) ch.rejectedSends++;
       else ch.rejectedRecvs++;
+      if (rejectChannel.hasSubscribers) publishReject("channel", ch, op === SEND ? "maxParkedSends" : "maxParkedRecvs");
       return Promise.reject(ch.busyError(op === SEND ? "send" : "recv"));
     }
   }

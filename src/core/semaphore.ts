@@ -19,6 +19,8 @@ import { WaitQueue, type Waiter } from "./waitq.js";
 import { abortPending, unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
+import { observe } from "./registry.js";
+import { publishReject, rejectChannel } from "./events.js";
 
 /** Options of `new Semaphore(size, options)`. */
 export interface SemaphoreOptions {
@@ -41,6 +43,8 @@ export interface SemaphoreStats {
   readonly waited: number;
   /** The most callers ever waiting at once. */
   readonly peakWaiting: number;
+  /** Acquires refused with `BusyError` because `maxWaiters` callers already waited. */
+  readonly rejected: number;
 }
 
 /** A parked acquire; flat (implements Waiter) because it is allocated on every acquire that waits. */
@@ -83,6 +87,7 @@ export class Semaphore {
   readonly #waiters: WaitQueue<SemWaiter>;
   readonly #maxWaiters: number;
   readonly #name: string | undefined;
+  #rejected = 0;
 
   /** @param size the number of units, a positive safe integer. */
   constructor(size: number, options?: SemaphoreOptions) {
@@ -92,6 +97,12 @@ export class Semaphore {
     this.#maxWaiters = checkLimit(options?.maxWaiters ?? Infinity, "options.maxWaiters", 0);
     const warn = options?.warnWaiters ?? (this.#maxWaiters === Infinity ? 1000 : Infinity);
     this.#waiters = new WaitQueue(this, "acquire", checkLimit(warn, "options.warnWaiters", 0), "SLUICE_PARKED_WAITERS");
+    observe("semaphore", this, this.#name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** The number of units. */
@@ -117,6 +128,7 @@ export class Semaphore {
       waiting: this.#waiters.length,
       waited: this.#waiters.parkedTotal,
       peakWaiting: this.#waiters.peak,
+      rejected: this.#rejected,
     };
   }
 
@@ -144,6 +156,8 @@ export class Semaphore {
       return Promise.resolve();
     }
     if (this.#waiters.length >= this.#maxWaiters) {
+      this.#rejected++;
+      if (rejectChannel.hasSubscribers) publishReject("semaphore", this, "maxWaiters");
       return Promise.reject(new BusyError(`acquire refused: ${this.describe()} already has ${this.#maxWaiters} waiters`));
     }
     return new Promise<void>((resolve, reject) => {

@@ -18,6 +18,7 @@
  */
 import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
 import { register, recordStack, tracing, type Boundary, type ParkedQueue } from "./diagnostics.js";
+import { parkedWarningChannel, type ParkedWarningEvent } from "./events.js";
 
 /** What a `WaitQueue` links: a node of at most one queue (see the invariants above). */
 export interface QueueNode {
@@ -134,6 +135,19 @@ export function warnParked(q: ParkedQueue & { readonly warnAt: number; readonly 
       `(e.g. maxParkedSends) so that the boundary rejects with BusyError instead.`,
     { type: "SluiceWarning", code: q.warnCode },
   );
+  if (parkedWarningChannel.hasSubscribers) {
+    const owner = q.owner as Boundary & { readonly name?: unknown };
+    const e: ParkedWarningEvent = {
+      description: owner.describe(),
+      name: typeof owner.name === "string" ? owner.name : undefined,
+      boundary: owner,
+      role: q.role,
+      parked: q.length,
+      threshold: q.warnAt,
+      code: q.warnCode,
+    };
+    parkedWarningChannel.publish(e);
+  }
 }
 
 /** A caller that only waits to be woken (`WaitGroup.wait`, `Pool.drain`). */

@@ -28,6 +28,8 @@ import { Aimd, type AimdOptions } from "./aimd.js";
 import { Gradient2, type Gradient2Options } from "./gradient2.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { checkFunction, checkInteger, checkName, checkOptions } from "../core/validate.js";
+import { observe } from "../core/registry.js";
+import { limitChangeChannel, type LimitChangeEvent } from "../core/events.js";
 
 /** Options common to both algorithms. */
 export interface AdaptiveLimitCommonOptions {
@@ -268,6 +270,12 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     this.#max = max;
     this.#limit = initial;
     this.#now = clock === systemClock ? () => performance.now() : () => clock.now();
+    observe("adaptive-limit", this, this.#name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** The current limit: a positive safe integer within [minLimit, maxLimit]. */
@@ -381,7 +389,12 @@ export class AdaptiveLimit implements ConcurrencyLimit {
     if (next === this.#limit) return;
     if (next > this.#limit) this.#increases++;
     else this.#decreases++;
+    const from = this.#limit;
     this.#limit = next;
+    if (limitChangeChannel.hasSubscribers) {
+      const e: LimitChangeEvent = { kind: "adaptive-limit", name: this.#name, boundary: this, from, to: next };
+      limitChangeChannel.publish(e);
+    }
     this.#notify();
   }
 

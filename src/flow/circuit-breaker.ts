@@ -26,6 +26,8 @@ import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { checkClock, type Clock } from "../core/clock.js";
 import { checkDuration, checkFunction, checkInteger, checkName, checkNumber, checkOptions, signalOf } from "../core/validate.js";
 import { BreakerOpenError } from "./errors.js";
+import { observe } from "../core/registry.js";
+import { breakerStateChannel, publishReject, rejectChannel, type BreakerStateEvent } from "../core/events.js";
 
 /** The three states of a breaker. */
 export type BreakerState = "closed" | "open" | "half-open";
@@ -306,6 +308,12 @@ export class CircuitBreaker {
     this.#isFailure = options?.isFailure === undefined ? undefined : checkFunction(options.isFailure, "options.isFailure");
     this.#clock = checkClock(options?.clock);
     this.#name = checkName(options?.name);
+    observe("circuit-breaker", this, this.#name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** The state now (reading it may move an open breaker whose `openMs` elapsed to half-open). */
@@ -390,12 +398,14 @@ export class CircuitBreaker {
     let probe = false;
     if (this.#state === "open") {
       this.#rejected++;
+      if (rejectChannel.hasSubscribers) publishReject("circuit-breaker", this, "open");
       const left = Math.max(0, this.#openedAt + this.#openMs - this.#clock.now());
       return Promise.reject(new BreakerOpenError(`${this.#describe()} is open`, { retryAfterMs: left }));
     }
     if (this.#state === "half-open") {
       if (this.#probesRunning + this.#probeSuccesses >= this.#halfOpenProbes) {
         this.#rejected++;
+        if (rejectChannel.hasSubscribers) publishReject("circuit-breaker", this, "halfOpen");
         return Promise.reject(
           new BreakerOpenError(`${this.#describe()} is half-open and all ${this.#halfOpenProbes} probe slot(s) are taken`, { retryAfterMs: 0 }),
         );
@@ -495,6 +505,10 @@ export class CircuitBreaker {
     this.#probeSuccesses = 0;
     this.#window.clear();
     if (to === "open") this.#openedAt = at;
+    if (breakerStateChannel.hasSubscribers) {
+      const e: BreakerStateEvent = { kind: "circuit-breaker", name: this.#name, boundary: this, from, to, at };
+      breakerStateChannel.publish(e);
+    }
     if (this.#listeners.size === 0) return;
     const change: BreakerStateChange = { from, to, at };
     for (const listener of [...this.#listeners]) {

@@ -14,6 +14,7 @@
  *  - The arithmetic, the waits and their timers are those of `RateLimiter` (`BucketEngine`):
  *    every parked wait holds one reservation on its key's bucket and one armed timer.
  */
+import { observe } from "../core/registry.js";
 import {
   BucketEngine, TokenBucket, checkMaxDelay, describeLimiter, readLimiterOptions,
   type RateLimiterOptions, type RateLimiterStats, type RateWaitOptions, type Reservation, type ReserveOptions,
@@ -79,7 +80,13 @@ export class KeyedRateLimiter<K = string> {
     const o = readLimiterOptions(options);
     this.#maxKeys = checkInteger(options.maxKeys, "options.maxKeys", 1);
     this.#name = o.name;
-    this.#e = new BucketEngine(this, o.rate, o.burst, o.clock, o.maxWaiters, o.warnWaiters);
+    this.#e = new BucketEngine(this, "keyed-rate-limiter", o.rate, o.burst, o.clock, o.maxWaiters, o.warnWaiters);
+    observe("keyed-rate-limiter", this, o.name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** Tokens added per second to each key's bucket. */

@@ -30,6 +30,8 @@ import { BusyError } from "../core/errors.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { checkDuration, checkFunction, checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
 import type { WaitOptions } from "../core/channel.js";
+import { observe } from "../core/registry.js";
+import { dropChannel, publishDrop, publishReject, rejectChannel } from "../core/events.js";
 import { DroppedError, PoolClosedError } from "./errors.js";
 import { isConcurrencyLimit, type ConcurrencyLimit, type LimitSample } from "./concurrency-limit.js";
 import { Summary, type SummarySnapshot } from "./summary.js";
@@ -297,7 +299,8 @@ export class Pool implements AsyncDisposable {
 
   constructor(options: PoolOptions) {
     if (options === null || typeof options !== "object") throw new TypeError("options must be an object with a concurrency");
-    this.#name = checkName(options.name) ?? "pool";
+    const name = checkName(options.name);
+    this.#name = name ?? "pool";
     const c = options.concurrency;
     if (isConcurrencyLimit(c)) {
       this.#adaptive = c;
@@ -329,6 +332,7 @@ export class Pool implements AsyncDisposable {
     this.#waiters = new WaitQueue(this, "submit", checkLimit(warn, "options.warnWaiting", 0), "SLUICE_PARKED_WAITERS");
     this.#drainers = new WaitQueue(this, "drain", 1000, "SLUICE_PARKED_WAITERS");
     if (this.#adaptive !== null) this.#unsubscribe = this.#adaptive.subscribe(() => this.#pump());
+    observe("pool", this, name !== undefined);
   }
 
   /** The pool's name (default "pool"). */
@@ -349,6 +353,11 @@ export class Pool implements AsyncDisposable {
   /** Accepted tasks not yet started. */
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** The queue's capacity: how many accepted tasks may wait for a slot (the `queue` option). */
+  get queueSize(): number {
+    return this.#queueSize;
   }
 
   /** Whether `close()` or `abort()` was called. */
@@ -402,6 +411,7 @@ export class Pool implements AsyncDisposable {
     }
     if (this.#closed) {
       this.#rejected++;
+      if (rejectChannel.hasSubscribers) publishReject("pool", this, "closed");
       return Promise.reject(this.#closedError());
     }
     const timed = this.#sampleNext();
@@ -439,6 +449,7 @@ export class Pool implements AsyncDisposable {
       if (this.#admitNow(t) || this.#dropToAdmit(t)) return true;
     }
     this.#rejected++;
+    if (rejectChannel.hasSubscribers) publishReject("pool", this, this.#closed ? "closed" : "try");
     return false;
   }
 
@@ -468,6 +479,7 @@ export class Pool implements AsyncDisposable {
     }
     if (this.#closed) {
       this.#rejected++;
+      if (rejectChannel.hasSubscribers) publishReject("pool", this, "closed");
       return Promise.reject(this.#closedError());
     }
     return new Promise<Awaited<R>>((resolve, reject) => {
@@ -730,7 +742,10 @@ export class Pool implements AsyncDisposable {
     if (this.#overflow !== "drop-oldest" || this.#waiters.length > 0) return false;
     const old = this.#queue.shift();
     if (old === null) return false;
-    if (old.counted) this.#dropped++;
+    if (old.counted) {
+      this.#dropped++;
+      if (dropChannel.hasSubscribers) publishDrop("pool", this, "drop-oldest");
+    }
     this.#refuse(old, new DroppedError(`task dropped from ${this.describe()} to make room for newer work`));
     this.#enqueue(t);
     return true;
@@ -740,6 +755,7 @@ export class Pool implements AsyncDisposable {
   #refusal(): BusyError | null {
     if (this.#overflow === "block" && this.#waiters.length < this.#maxWaiting) return null;
     this.#rejected++;
+    if (rejectChannel.hasSubscribers) publishReject("pool", this, this.#overflow === "block" ? "maxWaiting" : "queueFull");
     const why = this.#overflow === "block" ? `maxWaiting ${this.#maxWaiting} submitters already wait` : "queue is full";
     return new BusyError(`${this.describe()} is full: ${why}`, { retryAfterMs: this.#retryAfter() });
   }

@@ -36,6 +36,8 @@ import { unwatchAbort, watchAbort } from "../core/abort.js";
 import { checkClock, type Clock } from "../core/clock.js";
 import { checkInteger, checkLimit, checkName, checkNumber, checkOptions, signalOf } from "../core/validate.js";
 import type { Boundary } from "../core/diagnostics.js";
+import { observe } from "../core/registry.js";
+import { publishReject, rejectChannel } from "../core/events.js";
 
 /** A delay shorter than a nanosecond counts as none (Go measures delays in whole nanoseconds). */
 const SUB_NS_MS = 1e-6;
@@ -313,7 +315,12 @@ export class BucketEngine {
   rejected = 0;
   aborted = 0;
 
-  constructor(readonly owner: Boundary, rate: number, burst: number, clock: Clock, maxWaiters: number, warnWaiters: number) {
+  constructor(
+    readonly owner: Boundary & { readonly name: string | undefined },
+    /** The owner's kind in events: "rate-limiter" or "keyed-rate-limiter". */
+    readonly kind: string,
+    rate: number, burst: number, clock: Clock, maxWaiters: number, warnWaiters: number,
+  ) {
     this.rate = rate;
     this.burst = burst;
     this.clock = clock;
@@ -388,11 +395,13 @@ export class BucketEngine {
     const delay = left < 0 ? msForTokens(-left, rate, now) : 0;
     if (delay === Infinity) {
       this.rejected++;
+      if (rejectChannel.hasSubscribers) publishReject(this.kind, this.owner, "noRate");
       return Promise.reject(new BusyError(
         `wait(${n}) on ${this.owner.describe()} refused: the rate is 0 and only ${Math.max(0, left + n)} tokens are left`));
     }
     if (delay > maxDelay) {
       this.rejected++;
+      if (rejectChannel.hasSubscribers) publishReject(this.kind, this.owner, "maxDelay");
       return Promise.reject(new BusyError(
         `wait(${n}) on ${this.owner.describe()} refused: it would wait ${delay} ms, past maxDelayMs ${maxDelay}`,
         { retryAfterMs: delay }));
@@ -404,6 +413,7 @@ export class BucketEngine {
     }
     if (this.waiters.length >= this.maxWaiters) {
       this.rejected++;
+      if (rejectChannel.hasSubscribers) publishReject(this.kind, this.owner, "maxWaiters");
       return Promise.reject(new BusyError(
         `wait(${n}) on ${this.owner.describe()} refused: ${this.maxWaiters} callers already wait`, { retryAfterMs: delay }));
     }
@@ -491,8 +501,14 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     const o = readLimiterOptions(options);
     this.#name = o.name;
-    this.#e = new BucketEngine(this, o.rate, o.burst, o.clock, o.maxWaiters, o.warnWaiters);
+    this.#e = new BucketEngine(this, "rate-limiter", o.rate, o.burst, o.clock, o.maxWaiters, o.warnWaiters);
     this.#b = new TokenBucket(o.burst, o.clock.now());
+    observe("rate-limiter", this, o.name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** Tokens added per second (`Infinity`: unlimited). */

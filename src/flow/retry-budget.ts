@@ -18,6 +18,8 @@
  */
 import { checkClock, type Clock } from "../core/clock.js";
 import { checkName, checkNumber, checkOptions } from "../core/validate.js";
+import { observe } from "../core/registry.js";
+import { publishReject, rejectChannel } from "../core/events.js";
 
 /** Slices in a window: the window's granularity is `windowMs / SLICES`. */
 const SLICES = 10;
@@ -122,6 +124,12 @@ export class RetryBudget implements RetryBudgetLike {
     this.#reserve = (minPerSecond * windowMs) / 1000;
     this.#sliceMs = windowMs / SLICES;
     this.#slice = Math.floor(this.#clock.now() / this.#sliceMs);
+    observe("retry-budget", this, this.#name !== undefined);
+  }
+
+  /** The name given in the options (undefined without one). */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   /** Whole retries that `tryWithdraw()` would grant now (0 or more). */
@@ -164,6 +172,7 @@ export class RetryBudget implements RetryBudgetLike {
     this.#advance();
     if (this.#balance() + EPSILON < 1) {
       this.#refused++;
+      if (rejectChannel.hasSubscribers) publishReject("retry-budget", this, "exhausted");
       return false;
     }
     const i = slot(this.#slice);

@@ -310,19 +310,19 @@ describe("Semaphore bounds, warnings and stats", () => {
     }
   });
 
-  it("stats: a fresh snapshot of size, held, waiting, waited and peakWaiting", async () => {
+  it("stats: a fresh snapshot of size, held, waiting, waited, peakWaiting and rejected", async () => {
     const s = new Semaphore(2);
     const a = s.stats;
-    assert.deepEqual(a, { size: 2, held: 0, waiting: 0, waited: 0, peakWaiting: 0 });
+    assert.deepEqual(a, { size: 2, held: 0, waiting: 0, waited: 0, peakWaiting: 0, rejected: 0 });
     assert.notEqual(s.stats, a);
     s.tryAcquire(2);
     const w1 = s.acquire(1);
     const w2 = s.acquire(1);
-    assert.deepEqual(s.stats, { size: 2, held: 2, waiting: 2, waited: 2, peakWaiting: 2 });
+    assert.deepEqual(s.stats, { size: 2, held: 2, waiting: 2, waited: 2, peakWaiting: 2, rejected: 0 });
     s.release(2);
     await Promise.all([w1, w2]);
-    assert.deepEqual(s.stats, { size: 2, held: 2, waiting: 0, waited: 2, peakWaiting: 2 });
-    assert.deepEqual(a, { size: 2, held: 0, waiting: 0, waited: 0, peakWaiting: 0 }, "the old snapshot did not move");
+    assert.deepEqual(s.stats, { size: 2, held: 2, waiting: 0, waited: 2, peakWaiting: 2, rejected: 0 });
+    assert.deepEqual(a, { size: 2, held: 0, waiting: 0, waited: 0, peakWaiting: 0, rejected: 0 }, "the old snapshot did not move");
     s.release(2);
   });
 
