@@ -193,17 +193,23 @@ test("backpressure through the database: a locked table stalls the chain back to
           if (++commits === 1) locked = admin.query("begin").then(() => admin.query(`lock table ${store.table} in exclusive mode`));
         },
       }, (s) => (service = s));
-      // No event says "stalled": poll (bounded by the test's timeout) until every credit is taken.
-      const full = async (): Promise<void> => {
-        while (load.broker.stats.unacked < maxUnacked) await new Promise((r) => setTimeout(r, 10));
+      // No event says "stalled": poll, for at most 20 s each (so that a failure still reaches the
+      // clean-up below: the commit that frees the lock, then the drop of the table).
+      const until = async (what: string, ok: () => boolean | Promise<boolean>): Promise<void> => {
+        const end = Date.now() + 20_000;
+        while (!(await ok())) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
       };
-      while (locked === undefined) await new Promise((r) => setTimeout(r, 10));
+      const full = (): Promise<void> => until("every credit taken", () => load.broker.stats.unacked >= maxUnacked);
+      await until("the first commit", () => locked !== undefined);
       await locked;
       // The one persist slot blocked on the lock: every ack of an earlier batch has been made
       // (the slot acks its batch before it takes the next), so from here on nothing is acked.
       const blocked = async (): Promise<number> =>
         Number((await admin.query<{ n: string }>("select count(*) as n from pg_locks where relation = $1::regclass and not granted", [store.table])).rows[0]!.n);
-      while ((await blocked()) < 1) await new Promise((r) => setTimeout(r, 10));
+      await until("the persist slot blocked on the lock", async () => (await blocked()) >= 1);
       await full();
       const stalled = { ...service!.progress, unacked: load.broker.stats.unacked, published: load.broker.stats.published };
       // Full, and it stays full: nothing more is taken from the broker while the table is locked
@@ -220,6 +226,7 @@ test("backpressure through the database: a locked table stalls the chain back to
       await checkTable(load, store);
       assert.equal(s.consumed, 3000);
     } finally {
+      await admin.query("rollback").catch(() => {});
       await admin.end();
     }
   });
