@@ -59,6 +59,15 @@ async function workQueue(p: string, maxMsgs = -1, consumerCfg: Record<string, un
   return { name, subject: `${name}.job`, consumer: await js.consumers.get(name, durable), durable };
 }
 
+/** Polls the server (bounded) until `cond` holds. */
+async function eventually(cond: () => Promise<boolean>, what: string, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await cond()) return;
+    await new Promise<void>((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out waiting for: ${what}`);
+}
+
 async function publishN(subject: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await js.publish(subject, String(i));
 }
@@ -87,10 +96,10 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     const stats = await done;
     assert.equal(typeof stats, "object");
     assert.ok(sawSignal, "the handler got an AbortSignal");
-    const info = await jsm.consumers.info(q.name, q.durable);
-    assert.equal(info.num_ack_pending, 0, "everything acked");
-    const si = await jsm.streams.info(q.name);
-    assert.equal(si.state.messages, 0, "acked messages left the work-queue stream");
+    assert.equal(stats.acked, 20, "stats: acked");
+    // Acks are not confirmed by default: the server applies them a few ms later.
+    await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "everything acked on the server");
+    await eventually(async () => (await jsm.streams.info(q.name)).state.messages === 0, "acked messages left the work-queue stream");
     assertNothingParked("after consumeJetStream");
   });
 
@@ -151,8 +160,7 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     release.resolve();
     await done;
     assert.equal(running, 0);
-    const info = await jsm.consumers.info(q.name, q.durable);
-    assert.equal(info.num_ack_pending, 0, "in-flight messages acked (or nak'ed), none left by the source");
+    await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "in-flight messages acked, none left by the source");
   });
 
   test("an already-aborted signal rejects with signal.reason and fetches nothing", T, async () => {
