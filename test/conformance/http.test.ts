@@ -235,6 +235,49 @@ for (const door of doors) {
       }
     });
 
+    test("never more than the concurrency run at once", T, async () => {
+      const admission = new Admission({ concurrency: 2, queue: 20 });
+      let running = 0;
+      let max = 0;
+      const s = await door.start(admission, async ({ end }) => {
+        max = Math.max(max, ++running);
+        await new Promise<void>((r) => setTimeout(r, 3));
+        running--;
+        end("ok");
+      });
+      try {
+        const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => fetchReply(s.port, { path: `/${i}` })));
+        assert.ok(replies.every((r) => r.status === 200), replies.map((r) => r.status).join(","));
+        assert.equal(max, 2);
+      } finally {
+        await s.close();
+      }
+    });
+
+    test("a queued client that leaves is never handled and is counted in clientAborted", T, async () => {
+      const admission = new Admission({ concurrency: 1, queue: 2 });
+      const h = holdingRoute();
+      const s = await door.start(admission, h.route);
+      try {
+        const a = fetchReply(s.port, { path: "/a" });
+        await until(() => h.calls() === 1, "a admitted");
+        const ac = new AbortController();
+        const b = fetchReply(s.port, { path: "/b", signal: ac.signal });
+        await until(() => admission.stats.queued === 1, "b queued");
+        ac.abort();
+        await assert.rejects(b);
+        await until(() => admission.stats.queued === 0, "b left the queue");
+        h.release();
+        await a;
+        await settle(10);
+        assert.equal(h.calls(), 1, "b was never handled");
+        assert.equal(admission.stats.clientAborted, 1);
+        assert.equal(admission.stats.admitted, 1);
+      } finally {
+        await s.close();
+      }
+    });
+
     test("close({ signal }): new requests 503 at once; admitted and queued go on; at the abort the handlers' signals fire", T, async () => {
       const admission = new Admission({ concurrency: 1, queue: 2 });
       const h = holdingRoute();

@@ -273,6 +273,83 @@ describe("Pipeline: iteration, values({ signal }), run({ signal })", () => {
   });
 });
 
+describe("Pipeline: cleanup with a Channel source and a user stage", () => {
+  test("break closes a Channel source: its parked producer gets ChannelClosedError, nothing parked", T, async () => {
+    const ch = new Channel<number>(1);
+    let producerError: unknown;
+    const producer = (async () => {
+      try {
+        for (let i = 0; ; i++) await ch.send(i);
+      } catch (e) {
+        producerError = e;
+      }
+    })();
+    for await (const v of pipeline(ch, map((x: number) => x))) {
+      if (v === 3) break;
+    }
+    await producer;
+    assert.ok(ch.closed, "the Channel source was closed");
+    assert.ok(producerError instanceof ChannelClosedError, `producer saw ${String(producerError)}`);
+    assertNothingParked("after break with a Channel source");
+  });
+
+  test("an abort with a producer parked on the Channel source: rejects with signal.reason, source closed, nothing parked", T, async () => {
+    const ch = new Channel<number>(0);
+    const producer = (async () => {
+      try {
+        for (let i = 0; ; i++) await ch.send(i);
+      } catch {
+        // closed under it
+      }
+    })();
+    const ac = new AbortController();
+    const reason = new Error("stop");
+    const stalled = deferred();
+    const done = pipeline(ch, map(async (x: number, signal: AbortSignal) => {
+      if (x === 2) {
+        stalled.resolve();
+        await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+      }
+      return x;
+    })).run({ signal: ac.signal });
+    await stalled.promise;
+    ac.abort(reason);
+    await assert.rejects(done, (e) => e === reason);
+    await producer;
+    assert.ok(ch.closed);
+    assertNothingParked("after an abort with a Channel source");
+  });
+
+  test("a failing user function stage fails the run with its error, unchanged; the source is closed", T, async () => {
+    const boom = new RangeError("stage function broke");
+    const src = countedAsync();
+    async function* breaks(input: AsyncIterable<number>): AsyncGenerator<number> {
+      for await (const x of input) {
+        if (x === 4) throw boom;
+        yield x;
+      }
+    }
+    await assert.rejects(pipeline(src.it, breaks, map((x: number) => x)).run(), (e) => e === boom);
+    assert.ok(src.closed());
+    assertNothingParked("after a user stage failure");
+  });
+
+  test("a user function stage that ignores its input's end or stops early does not hang the run", T, async () => {
+    async function* firstTwo(input: AsyncIterable<number>): AsyncGenerator<number> {
+      let n = 0;
+      for await (const x of input) {
+        yield x;
+        if (++n === 2) return;
+      }
+    }
+    const src = countedAsync();
+    const out = await collect(pipeline(src.it, firstTwo, map((x: number) => x * 10)));
+    assert.deepEqual(out, [0, 10]);
+    await until(() => src.closed(), "the source is closed when the stage stopped reading");
+    assertNothingParked("after an early-ending stage");
+  });
+});
+
 describe("pipeline.stats: { stages: [{ name, in, out, dropped, errors, busyMs, blockedMs }] }", () => {
   test("exact shape, one entry per stage in order, zeros before the run", T, () => {
     const p = pipeline(range(3), map((x: number) => x), filter(() => true), tap(() => {}));
@@ -626,6 +703,32 @@ describe("Broadcast", () => {
     const r2 = new Error("pre");
     await assert.rejects(b.publish(2, { signal: AbortSignal.abort(r2) }), (e) => e === r2);
     assert.equal(blocker.stats.length, 0);
+    b.close();
+  });
+
+  test("a \"block\" subscriber that unsubscribes releases the publish waiting for it", T, async () => {
+    const b = new Broadcast<number>();
+    const blocker = b.subscribe({ buffer: 0, policy: "block" });
+    const p = b.publish(1);
+    await settle();
+    blocker.unsubscribe();
+    await p;
+    assertNothingParked("after unsubscribe of a blocking subscriber");
+    b.close();
+  });
+
+  test("break out of a subscription unsubscribes it", T, async () => {
+    const b = new Broadcast<number>();
+    const s = b.subscribe({ buffer: 4 });
+    await b.publish(1);
+    await b.publish(2);
+    for await (const v of s) {
+      assert.equal(v, 1);
+      break;
+    }
+    assert.equal(b.stats.subscribers, 0);
+    await b.publish(3);
+    assert.equal(s.stats.received, 1);
     b.close();
   });
 
