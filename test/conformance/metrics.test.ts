@@ -266,6 +266,14 @@ describe("the sluice bin", () => {
     });
   }
 
+  test("sluice demo oom --dashboard serves the run live (its URL on stderr) and still ends", T, async () => {
+    const r = await sluice(["demo", "oom", "--dashboard", "--json", "--duration", "2"]);
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    assert.match(r.stderr, /http:\/\/127\.0\.0\.1:\d+\//, "the dashboard's URL");
+    const lines = r.stdout.trimEnd().split("\n");
+    assert.doesNotThrow(() => JSON.parse(lines[lines.length - 1]!), "--json still ends stdout");
+  });
+
   test("sluice bench is a command (answers --help); a bad command exits 2", T, async () => {
     const r = await sluice(["bench", "--help"]);
     assert.equal(r.code, 0, r.stderr.slice(-500));

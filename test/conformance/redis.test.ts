@@ -248,6 +248,34 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
     await done;
   });
 
+  test("an abort while handlers run resolves only after the work in flight settled (and it was removed)", T, async () => {
+    const stream = key("drain");
+    for (let i = 0; i < 5; i++) await redis.xadd(stream, "*", "i", String(i));
+    const ac = stopper();
+    const release = deferred();
+    let started = 0;
+    let finished = 0;
+    const done = consumeRedisStream(redis, {
+      stream, group: "g", consumer: "c1", pool: new Pool({ concurrency: 2 }), signal: ac.signal,
+      handler: async () => {
+        started++;
+        await release.promise;
+        finished++;
+      },
+    });
+    await until(() => started === 2, "two in flight");
+    ac.abort();
+    let settled = false;
+    void done.then(() => (settled = true), () => (settled = true));
+    await new Promise<void>((r) => setTimeout(r, 50));
+    assert.equal(settled, false, "waits for the work in flight");
+    release.resolve();
+    await done;
+    assert.equal(finished, started);
+    assert.equal(await pendingCount(stream, "g"), 0, "the finished entries were acked");
+    assert.equal(await redis.xlen(stream), 5 - finished, "and deleted; the unread ones kept");
+  });
+
   test("an already-aborted signal rejects with signal.reason and reads nothing", T, async () => {
     const stream = key("pre");
     await redis.xadd(stream, "*", "x", "1");
