@@ -17,6 +17,7 @@
  *    the client left first.
  *  - Every request that entered is counted once: `received === admitted + queued +
  *    rejected(all reasons) + abandoned`.
+ *  - Running visits are linked through the same `prev`/`next` (a list of at most `inFlight`).
  *  - At most one timer is armed per visit through the clock: its queue timeout while queued,
  *    its deadline while running; it is cleared when the visit moves on.
  *  - After `close()`, nothing is admitted from outside; queued visits still run as slots free.
@@ -137,9 +138,13 @@ export interface AdmissionStats {
   readonly completed: number;
   /** `handler()` listeners that threw or rejected. */
   readonly failed: number;
-  /** From arrival to admission, of admitted requests (ms). */
+  /**
+   * From arrival to admission, of admitted requests (ms). With an injected clock every request
+   * is timed; with the real clock every queued one and a sample of the others (all of them while
+   * they come slower than one a millisecond, about one a millisecond when faster).
+   */
   readonly queueWait: SummarySnapshot;
-  /** From admission to the slot's release (ms). */
+  /** From admission to the slot's release (ms); sampled as `queueWait` is. */
   readonly serviceTime: SummarySnapshot;
   /** Whether `close()` was called. */
   readonly closed: boolean;
@@ -172,7 +177,8 @@ const GONE = 5;
  */
 export interface Door {
   readonly tracksHandler: boolean;
-  begin(visit: Visit, signal: AbortSignal): void;
+  /** Runs the user's code; the handler's signal is `signalOf(visit)` (created when first asked for). */
+  begin(visit: Visit): void;
   refuse(visit: Visit, problem: Problem, headers: readonly (readonly [string, string])[]): void;
 }
 
@@ -181,10 +187,21 @@ export class Visit {
   prev: Visit | null = null;
   next: Visit | null = null;
   state = NEW;
+  /** Whether this visit's queue wait and service time are measured (see `#sample`). */
+  timed = false;
   arrivedAt = 0;
   startedAt = 0;
   timer: unknown = undefined;
+  /**
+   * The handler's signal's controller, created on first use (`signalOf`): an AbortSignal costs
+   * more to create in Node than the rest of the engine's work per request, and most requests end
+   * without anyone asking for theirs (Express's `req.signal` and Fastify's `request.signal` are
+   * getters; the node:http door asks only for a listener that declares a third parameter).
+   */
   controller: AbortController | null = null;
+  /** Whether the handler's signal fired (or would have, had it been created), and with what reason. */
+  aborted = false;
+  abortReason: unknown = undefined;
   sample: LimitSample | null = null;
   cancelQuota: (() => void) | null = null;
   handlerDone = false;
@@ -210,6 +227,24 @@ export class Visit {
 
 const NO_HEADERS: (readonly [string, string])[] = [];
 
+/** @internal The handler's signal of a visit, created on first use (already aborted if it fired before). */
+export function signalOf(visit: Visit): AbortSignal {
+  let c = visit.controller;
+  if (c === null) {
+    c = visit.controller = new AbortController();
+    if (visit.aborted) c.abort(visit.abortReason);
+  }
+  return c.signal;
+}
+
+/** Fires the handler's signal of a visit once (or records the reason, if nobody asked for it yet). */
+function abortVisit(visit: Visit, reason: unknown): void {
+  if (visit.aborted) return;
+  visit.aborted = true;
+  visit.abortReason = reason;
+  visit.controller?.abort(reason);
+}
+
 let responseClosed: (visit: Visit) => void;
 /** @internal Lets a front door hand a request to its admission. */
 export let enter: (admission: Admission, visit: Visit) => void;
@@ -219,6 +254,8 @@ export let handlerSettled: (visit: Visit, failed: boolean, error: unknown) => vo
 export let drainLimit: (admission: Admission) => number;
 
 const perfNow = performance.now.bind(performance);
+/** The sampling stride's bound: at least one request in 1024 is timed. */
+const MAX_STRIDE = 1024;
 const FAIL_WARN_MS = 1000;
 
 function disconnected(): DOMException {
@@ -288,7 +325,18 @@ export class Admission {
   #tail: Visit | null = null;
   #queued = 0;
   #inFlight = 0;
-  readonly #running = new Set<Visit>();
+  /** Running visits, linked through `prev`/`next` (a visit is never queued and running at once). */
+  #runHead: Visit | null = null;
+  /**
+   * Time every request (an injected clock: tests want exact figures), or a sample (the real
+   * clock: a clock read costs as much as a good part of the engine's work per request): every
+   * request while they come slower than one a millisecond, about one a millisecond when faster
+   * (a stride of up to 1024). Queued requests are always timed (they waited anyway).
+   */
+  readonly #timeAll: boolean;
+  #countdown = 1;
+  #stride = 1;
+  #sampledAt = -Infinity;
   #pumping = false;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -357,7 +405,8 @@ export class Admission {
     this.#rateHeaders = options.rateLimitHeaders === true && quota !== undefined;
     this.#maxDrain = checkInteger(options.maxDrainBytes ?? 65_536, "options.maxDrainBytes", 0);
     this.#clock = checkClock(options.clock);
-    this.#now = this.#clock === systemClock ? perfNow : () => this.#clock.now();
+    this.#timeAll = this.#clock !== systemClock;
+    this.#now = this.#timeAll ? () => this.#clock.now() : perfNow;
     this.#random = checkFunction(options.random ?? Math.random, "options.random");
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
     if (this.#adaptive !== null) this.#adaptive.subscribe(() => this.#pump());
@@ -500,11 +549,14 @@ export class Admission {
 
   #enter(visit: Visit): void {
     this.#received++;
-    visit.arrivedAt = this.#now();
     if (this.#closed) return this.#refuse(visit, "closed", 0);
     if (this.#quota !== undefined && !this.#takeQuota(visit)) return;
     if (this.#inFlight < this.#limit()) {
       visit.res.once("close", visit.onClose);
+      if (this.#sample()) {
+        visit.timed = true;
+        visit.arrivedAt = this.#now();
+      }
       this.#start(visit);
     } else if (this.#queued < this.#queueSize) {
       visit.res.once("close", visit.onClose);
@@ -549,8 +601,22 @@ export class Admission {
 
   // ---- the queue ----
 
+  /** Whether to time the next request admitted without waiting (see `#timeAll`). */
+  #sample(): boolean {
+    if (this.#timeAll) return true;
+    if (--this.#countdown > 0) return false;
+    const now = perfNow();
+    if (now - this.#sampledAt < 1) this.#stride = Math.min(MAX_STRIDE, this.#stride * 2);
+    else if (this.#stride > 1) this.#stride >>= 1;
+    this.#sampledAt = now;
+    this.#countdown = this.#stride;
+    return true;
+  }
+
   #enqueue(visit: Visit): void {
     visit.state = QUEUED;
+    visit.timed = true;
+    visit.arrivedAt = this.#now();
     visit.prev = this.#tail;
     visit.next = null;
     if (this.#tail === null) this.#head = visit;
@@ -606,19 +672,21 @@ export class Admission {
     visit.state = RUNNING;
     this.#inFlight++;
     this.#admitted++;
-    this.#running.add(visit);
-    const now = this.#now();
-    visit.startedAt = now;
-    this.#queueWait.record(now - visit.arrivedAt);
+    visit.next = this.#runHead;
+    if (this.#runHead !== null) this.#runHead.prev = visit;
+    this.#runHead = visit;
+    if (visit.timed) {
+      const now = this.#now();
+      visit.startedAt = now;
+      this.#queueWait.record(now - visit.arrivedAt);
+    }
     if (this.#adaptive !== null) visit.sample = this.#adaptive.start();
-    const controller = new AbortController();
-    visit.controller = controller;
     if (this.#deadlineMs !== Infinity) {
       visit.timer = this.#clock.setTimeout(() => this.#deadline(visit), this.#deadlineMs);
     }
     if (!visit.door.tracksHandler) visit.handlerDone = true;
     for (const [k, v] of visit.headers) visit.res.setHeader(k, v);
-    visit.door.begin(visit, controller.signal);
+    visit.door.begin(visit);
   }
 
   #deadline(visit: Visit): void {
@@ -626,7 +694,7 @@ export class Admission {
     if (visit.state !== RUNNING) return;
     visit.timedOut = true;
     this.#timedOut++;
-    visit.controller!.abort(new DOMException(`the request's deadline (${this.#deadlineMs} ms) passed`, "TimeoutError"));
+    abortVisit(visit, new DOMException(`the request's deadline (${this.#deadlineMs} ms) passed`, "TimeoutError"));
     if (visit.door.tracksHandler && visit.handlerDone) this.#answerDeadline(visit);
   }
 
@@ -651,7 +719,7 @@ export class Admission {
     if (!visit.res.writableFinished) {
       visit.clientLeft = true;
       this.#clientAborted++;
-      visit.controller!.abort(disconnected());
+      abortVisit(visit, disconnected());
     }
     this.#maybeRelease(visit);
   }
@@ -683,10 +751,14 @@ export class Admission {
       this.#clock.clearTimeout(visit.timer);
       visit.timer = undefined;
     }
-    this.#running.delete(visit);
+    const { prev, next } = visit;
+    if (prev === null) this.#runHead = next;
+    else prev.next = next;
+    if (next !== null) next.prev = prev;
+    visit.prev = visit.next = null;
     this.#inFlight--;
     this.#completed++;
-    this.#serviceTime.record(this.#now() - visit.startedAt);
+    if (visit.timed) this.#serviceTime.record(this.#now() - visit.startedAt);
     const sample = visit.sample;
     if (sample !== null) {
       visit.sample = null;
@@ -795,7 +867,9 @@ export class Admission {
       visit.res.removeListener("close", visit.onClose);
       this.#refuse(visit, "closed", 0);
     }
-    for (const visit of [...this.#running]) visit.controller!.abort(reason);
+    const running: Visit[] = [];
+    for (let v = this.#runHead; v !== null; v = v.next) running.push(v);
+    for (const visit of running) abortVisit(visit, reason);
     this.#checkDrained();
   }
 

@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import { Admission, enter, Visit, type Door } from "./admission.js";
 import { mustCloseFor, problemHeaders } from "./problem.js";
 import { drainLimit } from "./admission.js";
+import { defineSignal } from "./express-door.js";
 
 /** Options of the `fastifyAdmission` plugin. */
 export interface FastifyAdmissionOptions {
@@ -32,9 +33,9 @@ interface FastifyContext {
 
 const FASTIFY_DOOR: Door = {
   tracksHandler: false,
-  begin(visit, signal) {
+  begin(visit) {
     const { request, done } = visit.context as FastifyContext;
-    Object.defineProperty(request, "signal", { value: signal, configurable: true, enumerable: false, writable: true });
+    defineSignal(request, visit); // in place of Fastify's own getter (on the prototype)
     done();
   },
   refuse(visit, problem, extra) {

@@ -26,6 +26,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { Pool } from "../flow/pool.js";
 import { defaultRetryIf, type Jitter } from "../flow/retry.js";
+import { PoolClosedError } from "../flow/errors.js";
 import { observe } from "../core/registry.js";
 import { checkDuration, checkFunction, checkInteger, checkName, checkOptions, checkSignal } from "../core/validate.js";
 
@@ -102,9 +103,14 @@ export interface JetStreamSourceStats {
   readonly fetchErrors: number;
   /** `working()` signals sent for long-held messages. */
   readonly working: number;
+  /** Acks, naks, terms or `working()` that could not be sent or confirmed (the server redelivers those messages). */
+  readonly replyErrors: number;
   /** The most messages held at once. */
   readonly maxInFlight: number;
 }
+
+/** How soon the loop looks at the pool again when nothing of its own will wake it (ms). */
+const RECHECK_MS = 25;
 
 interface Held {
   readonly msg: JsMsg;
@@ -194,6 +200,7 @@ class JetStreamSource {
   #fetches = 0;
   #fetchErrors = 0;
   #working = 0;
+  #replyErrors = 0;
   #maxInFlight = 0;
 
   constructor(consumer: Consumer, options: JetStreamSourceOptions) {
@@ -270,6 +277,7 @@ class JetStreamSource {
       fetches: this.#fetches,
       fetchErrors: this.#fetchErrors,
       working: this.#working,
+      replyErrors: this.#replyErrors,
       maxInFlight: this.#maxInFlight,
     };
   }
@@ -284,8 +292,13 @@ class JetStreamSource {
       while (!this.#stopping) {
         this.#fill();
         if (this.#stopping) break;
+        // Nothing of ours open or held: no settlement will wake the loop, yet other work may free
+        // the pool's slots. Check again shortly.
+        const idle = this.#openFetches === 0 && this.#held.size === 0;
+        const recheck = idle ? setTimeout(() => this.#kick(), RECHECK_MS) : undefined;
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;
+        clearTimeout(recheck);
       }
       // Stopping: wait for open fetches to end (their late messages are nak'ed) and held work.
       while (this.#openFetches > 0 || this.#held.size > 0) {
@@ -341,7 +354,7 @@ class JetStreamSource {
   #fill(): void {
     const pool = this.#pool;
     if (pool.closed) {
-      this.#stop(new TypeError(`${this.#name}: the pool was closed while the source was running`));
+      this.#stop(new PoolClosedError(`${this.#name}: the pool was closed while the source was running`));
       return;
     }
     const capacity = pool.concurrency + pool.queueSize;
@@ -393,8 +406,7 @@ class JetStreamSource {
   #receive(msg: JsMsg): void {
     this.#received++;
     if (this.#stopping) {
-      msg.nak();
-      this.#naked++;
+      this.#reply(msg, "nak");
       return;
     }
     const held: Held = { msg, touched: performance.now() };
@@ -410,10 +422,8 @@ class JetStreamSource {
       },
       () => {
         this.#unadmitted--;
+        this.#reply(msg, "nak");
         this.#release(held);
-        msg.nak();
-        this.#naked++;
-        this.#kick();
       },
     );
   }
@@ -421,21 +431,54 @@ class JetStreamSource {
   async #handle(held: Held, signal: AbortSignal): Promise<void> {
     const msg = held.msg;
     try {
-      await this.#handler(msg, signal);
-    } catch (e) {
-      this.#failed++;
-      await this.#fail(msg, e);
+      let failure: unknown;
+      let ok = true;
+      try {
+        await this.#handler(msg, signal);
+      } catch (e) {
+        ok = false;
+        failure = e;
+      }
+      if (ok) {
+        if (this.#confirmAcks) {
+          try {
+            await msg.ackAck();
+            this.#acked++;
+          } catch {
+            this.#replyErrors++; // not confirmed: the server may redeliver it (at-least-once)
+          }
+        } else {
+          this.#reply(msg, "ack");
+        }
+      } else {
+        this.#failed++;
+        await this.#fail(msg, failure);
+      }
+    } finally {
       this.#release(held);
-      return;
     }
+  }
+
+  /**
+   * Sends an ack, nak (with `delayMs`) or term, and counts it. A reply that cannot be sent (the
+   * connection is closed) is counted in `replyErrors`: the server redelivers after `ack_wait`.
+   */
+  #reply(msg: JsMsg, kind: "ack" | "nak" | "term", delayMs?: number): void {
     try {
-      if (this.#confirmAcks) await msg.ackAck();
-      else msg.ack();
-      this.#acked++;
+      if (kind === "ack") {
+        msg.ack();
+        this.#acked++;
+      } else if (kind === "nak") {
+        msg.nak(delayMs);
+        this.#naked++;
+      } else {
+        // No reason string: servers before 2.10.4 ignore a "+TERM reason" (the message would stay pending).
+        msg.term();
+        this.#termed++;
+      }
     } catch {
-      // The ack may not have reached the server: the message will be redelivered (at-least-once).
+      this.#replyErrors++;
     }
-    this.#release(held);
   }
 
   #release(held: Held): void {
@@ -451,8 +494,7 @@ class JetStreamSource {
       retryable = true;
     }
     if (retryable && count < this.#maxDeliver) {
-      msg.nak(this.#delay(count));
-      this.#naked++;
+      this.#reply(msg, "nak", this.#delay(count));
       return;
     }
     if (this.#deadLetterSubject !== undefined) {
@@ -461,14 +503,11 @@ class JetStreamSource {
         this.#deadLettered++;
       } catch {
         this.#deadLetterErrors++;
-        msg.nak(this.#delay(count));
-        this.#naked++;
+        this.#reply(msg, "nak", this.#delay(count));
         return;
       }
     }
-    // No reason string: servers before 2.10.4 ignore a "+TERM reason" (the message would stay pending).
-    msg.term();
-    this.#termed++;
+    this.#reply(msg, "term");
   }
 
   async #deadLetter(msg: JsMsg, error: unknown, subject: string): Promise<void> {
@@ -504,8 +543,12 @@ class JetStreamSource {
     for (const held of this.#held) {
       if (now - held.touched >= this.#workingMs) {
         held.touched = now;
-        held.msg.working();
-        this.#working++;
+        try {
+          held.msg.working();
+          this.#working++;
+        } catch {
+          this.#replyErrors++;
+        }
       }
     }
   }

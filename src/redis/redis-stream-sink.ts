@@ -17,6 +17,7 @@
  */
 import type { Redis } from "ioredis";
 import { BusyError } from "../core/errors.js";
+import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { observe } from "../core/registry.js";
 import { checkDuration, checkInteger, checkName, checkOptions, signalOf } from "../core/validate.js";
 import { BOUNDED_ADD } from "./scripts.js";
@@ -145,15 +146,15 @@ export class RedisStreamSink {
     if (signal === undefined) return call;
     const s = signal;
     return new Promise<string>((resolve, reject) => {
-      const onAbort = (): void => reject(s.reason);
-      s.addEventListener("abort", onAbort, { once: true });
+      const waiter = new AbortWaiter(reject);
+      watchAbort(s, waiter); // one native listener per signal, however many adds share it
       call.then(
         (id) => {
-          s.removeEventListener("abort", onAbort);
+          unwatchAbort(waiter);
           resolve(id);
         },
         (e: unknown) => {
-          s.removeEventListener("abort", onAbort);
+          unwatchAbort(waiter);
           reject(e);
         },
       );
@@ -182,6 +183,16 @@ export class RedisStreamSink {
     }
     this.#refused++;
     throw new BusyError(`redis stream "${this.#stream}" is full (${value} entries, maxLength ${this.#maxLength})`, { retryAfterMs: this.#retryAfterMs });
+  }
+}
+
+/** An add waiting for its reply, rejected at once when its signal aborts. */
+class AbortWaiter extends Abortable {
+  constructor(readonly reject: (reason: unknown) => void) {
+    super();
+  }
+  onAbort(reason: unknown): void {
+    this.reject(reason);
   }
 }
 

@@ -202,6 +202,8 @@ class RedisStreamSource {
   #wakeup: (() => void) | null = null;
   #sleepTimer: ReturnType<typeof setTimeout> | null = null;
   #lastWarn = -Infinity;
+  /** Acks waiting for this turn's batch (one script call for all the entries done in a turn). */
+  #acks: Array<{ id: string; resolve: (removed: number) => void; reject: (e: unknown) => void }> = [];
 
   #read = 0;
   #recovered = 0;
@@ -398,6 +400,7 @@ class RedisStreamSource {
 
   async #handAll(entries: RawEntry[]): Promise<void> {
     for (const [id, flat, deliveries] of entries) {
+      if (this.#inFlight.has(id)) continue; // ours and running (a claim found it idle): no second run here
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
       await this.#hand({ stream: this.#stream, id, fields, deliveries });
@@ -445,7 +448,7 @@ class RedisStreamSource {
     this.#completed++;
     for (let attempt = 0; ; attempt++) {
       try {
-        const removed = (await ACK_DELETE.run(this.#redis, [this.#stream], [this.#group, entry.id])) as number;
+        const removed = await this.#ack(entry.id);
         if (removed === 0) this.#duplicates++;
         return;
       } catch (e) {
@@ -456,6 +459,24 @@ class RedisStreamSource {
         }
         await delay(100 * 2 ** attempt);
       }
+    }
+  }
+
+  /** Queues an ack for the batch sent at the end of this turn; resolves with its 1 or 0. */
+  #ack(id: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      if (this.#acks.push({ id, resolve, reject }) === 1) setImmediate(() => void this.#flushAcks());
+    });
+  }
+
+  async #flushAcks(): Promise<void> {
+    const batch = this.#acks.splice(0, MAX_COUNT);
+    if (this.#acks.length > 0) setImmediate(() => void this.#flushAcks());
+    try {
+      const removed = (await ACK_DELETE.run(this.#redis, [this.#stream], [this.#group, ...batch.map((a) => a.id)])) as number[];
+      batch.forEach((a, i) => a.resolve(removed[i] as number));
+    } catch (e) {
+      for (const a of batch) a.reject(e);
     }
   }
 

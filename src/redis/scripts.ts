@@ -42,15 +42,19 @@ return {1, redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))}
 `);
 
 /**
- * Done. KEYS[1] stream; ARGV[1] group, ARGV[2] id. Acknowledges the entry and, if it was
+ * Done. KEYS[1] stream; ARGV[1] group, ARGV[2..] ids. Acknowledges each entry and, if it was
  * still pending (this delivery is the one that removes it), deletes it from the stream, so
- * XLEN is the backlog. Returns 1 when this call removed it, 0 when it was not pending any more
- * (another consumer that had claimed it finished first).
+ * XLEN is the backlog. Returns one number per id: 1 when this call removed it, 0 when it was
+ * not pending any more (another consumer that had claimed it finished first).
  */
 export const ACK_DELETE = new RedisScript(`
-local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if n == 1 then redis.call('XDEL', KEYS[1], ARGV[2]) end
-return n
+local out = {}
+for i = 2, #ARGV do
+  local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  if n == 1 then redis.call('XDEL', KEYS[1], ARGV[i]) end
+  out[#out + 1] = n
+end
+return out
 `);
 
 /**

@@ -548,3 +548,32 @@ test("AdaptiveLimit: 5xx answers shrink the limit, fast successes under load gro
     await s.close();
   }
 });
+
+test("a listener that declares no signal parameter gets none; disconnects are still counted and slots freed", T, async () => {
+  const admission = new Admission({ concurrency: 1 });
+  const args: number[] = [];
+  const started = new Counter();
+  const release = deferred<void>();
+  const s = await listen(
+    admission.handler(async function (this: unknown, _req: IncomingMessage, res: ServerResponse) {
+      // eslint-disable-next-line prefer-rest-params
+      args.push(arguments[2] === undefined ? 0 : 1);
+      started.hit();
+      await release.promise;
+      res.end("late");
+    }),
+  );
+  try {
+    const c = new RawClient(s.port);
+    c.request("GET", "/");
+    await started.reached(1);
+    c.close();
+    await waitUntil(() => admission.stats.clientAborted === 1);
+    assert.equal(admission.inFlight, 1);
+    release.resolve();
+    await waitUntil(() => admission.inFlight === 0);
+    assert.deepEqual(args, [0]);
+  } finally {
+    await s.close();
+  }
+});

@@ -271,3 +271,26 @@ export function doorSuite(door: string, makeServer: MakeServer): void {
     }
   });
 }
+
+/** A route's signal read only after the client left is already aborted (it is created on first read). */
+export function lateSignalTest(door: string, makeServer: MakeServer): void {
+  test(`${door}: a signal first read after the client left is already aborted`, T, async () => {
+    const admission = new Admission({ concurrency: 2 });
+    const routes = new Routes();
+    const app = await makeServer(admission, routes);
+    try {
+      const c = new RawClient(app.port);
+      c.request("GET", "/late");
+      await routes.started.reached(1);
+      c.close();
+      await waitUntil(() => admission.stats.clientAborted === 1);
+      routes.release("late");
+      await routes.checked.reached(1);
+      assert.deepEqual(routes.closedChecks, [true]);
+    } finally {
+      for (const g of routes.gates.values()) g.resolve();
+      await app.close();
+      await closeServer(app.server).catch(() => {});
+    }
+  });
+}

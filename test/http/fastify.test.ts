@@ -3,15 +3,22 @@ import assert from "node:assert/strict";
 import Fastify from "fastify";
 import type { AddressInfo } from "node:net";
 import { Admission, fastifyAdmission } from "../../src/http/index.js";
-import { doorSuite } from "./door-suite.js";
+import { doorSuite, lateSignalTest, type MakeServer } from "./door-suite.js";
 import { RawClient, waitUntil } from "./helpers.js";
 
-doorSuite("fastify", async (admission, routes) => {
+const makeServer: MakeServer = async (admission, routes) => {
   const app = Fastify();
   await app.register(fastifyAdmission, { admission });
   app.get<{ Params: { id: string } }>("/hold/:id", async (request) => {
     await routes.hold(request.params.id, request.signal);
     return "done";
+  });
+  app.get("/late", async (request) => {
+    routes.started.hit();
+    await routes.gate("late").promise;
+    routes.closedChecks.push(request.signal.aborted);
+    routes.checked.hit();
+    return "late";
   });
   app.all("/ok", async () => "ok");
   app.get("/signal", async (request) => {
@@ -28,7 +35,9 @@ doorSuite("fastify", async (admission, routes) => {
       await app.close();
     },
   };
-});
+};
+doorSuite("fastify", makeServer);
+lateSignalTest("fastify", makeServer);
 
 test("fastify: the plugin is not encapsulated (it guards routes of the parent and of sibling plugins)", { timeout: 20_000 }, async () => {
   const admission = new Admission({ concurrency: 1 });

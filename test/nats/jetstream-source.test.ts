@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { JsMsg } from "@nats-io/jetstream";
 import { consumeJetStream } from "../../src/nats/index.js";
-import { Pool } from "../../src/flow/index.js";
+import { Pool, PoolClosedError } from "../../src/flow/index.js";
 import { deferred, testStream, unique, until } from "./helpers.js";
 
 describe("consumeJetStream", () => {
@@ -279,11 +279,100 @@ describe("consumeJetStream", () => {
       assert.equal(stats.inFlight, 0);
       assert.equal(stats.received, stats.acked + stats.naked);
       assert.ok(stats.acked >= 4);
-      const info = await consumer.info();
-      assert.equal(info.num_ack_pending - stats.naked >= 0, true);
+      // Acks are not confirmed (confirmAcks off): wait for the server to have applied them.
+      await until(async () => (await consumer.info()).num_ack_pending <= stats.naked, "only the nak'ed ones still count as ack-pending");
       // Acked messages are gone from the work queue; the rest are available again, none lost.
       assert.equal(await s.count(), 30 - stats.acked);
       assert.equal(pool.running + pool.queued, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("confirmAcks: each ack is confirmed by the server before its slot frees", { timeout: 30_000 }, async () => {
+    const s = await testStream("src_ackack");
+    try {
+      await s.fill(20);
+      const consumer = await s.consumer();
+      const pool = new Pool({ concurrency: 2, queue: 2 });
+      const ac = new AbortController();
+      let n = 0;
+      const all = deferred();
+      const run = consumeJetStream(consumer, {
+        pool,
+        signal: ac.signal,
+        confirmAcks: true,
+        handler: () => {
+          if (++n === 20) all.resolve();
+        },
+      });
+      await all.promise;
+      await until(() => pool.running === 0, "the last confirmations");
+      // Confirmed: the server has removed them all already, no polling needed.
+      assert.equal(await s.count(), 0);
+      ac.abort();
+      const stats = await run;
+      assert.equal(stats.acked, 20);
+      assert.equal(stats.replyErrors, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a pool shared with other work: messages wait for admission, still held within what was asked", { timeout: 30_000 }, async () => {
+    const s = await testStream("src_shared");
+    try {
+      await s.fill(30);
+      const consumer = await s.consumer();
+      const pool = new Pool({ concurrency: 2, queue: 2 });
+      const ac = new AbortController();
+      let n = 0;
+      const all = deferred();
+      // Other work keeps taking the pool's slots while the source runs.
+      let others = 0;
+      const other = async (): Promise<void> => {
+        while (!ac.signal.aborted && others < 40) {
+          others++;
+          await pool.submit(() => new Promise((r) => setTimeout(r, 2)));
+        }
+      };
+      const run = consumeJetStream(consumer, {
+        pool,
+        signal: ac.signal,
+        handler: async () => {
+          await new Promise((r) => setTimeout(r, 1));
+          if (++n === 30) all.resolve();
+        },
+      });
+      const busy = other();
+      await all.promise;
+      ac.abort();
+      await busy;
+      const stats = await run;
+      assert.equal(stats.acked, 30);
+      assert.ok(stats.maxInFlight <= 4, `held ${stats.maxInFlight}`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a pool closed under the source: it stops, drains, and rejects with PoolClosedError", { timeout: 30_000 }, async () => {
+    const s = await testStream("src_closed");
+    try {
+      await s.fill(10);
+      const consumer = await s.consumer();
+      const pool = new Pool({ concurrency: 1 });
+      let n = 0;
+      const first = deferred();
+      const run = consumeJetStream(consumer, {
+        pool,
+        handler: () => {
+          if (++n === 1) first.resolve();
+        },
+      });
+      await first.promise;
+      pool.close();
+      await assert.rejects(run, (e: unknown) => e instanceof PoolClosedError);
     } finally {
       await s.close();
     }

@@ -111,6 +111,24 @@ describe("RedisStreamSink (real Redis on 127.0.0.1:6379)", { timeout: 60_000 }, 
     await assert.rejects(p, (e) => e === reason);
   });
 
+  test("many adds sharing one signal: all stored, one abort listener (no listener-leak warning)", async () => {
+    const stream = key();
+    const sink = new RedisStreamSink(redis, { stream, maxLength: 100 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const ac = new AbortController();
+      const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => sink.add({ i }, { signal: ac.signal })));
+      assert.equal(new Set(ids).size, 50);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.map((w) => w.message), []);
+      assert.equal(await redis.xlen(stream), 50);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   test("Redis unreachable: the add is refused at once with BusyError (cause attached), nothing buffered", async () => {
     // A real client pointed at a port where nothing listens (no mock): with the offline queue
     // off, a command issued while disconnected fails at once instead of waiting in memory.

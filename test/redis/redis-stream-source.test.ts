@@ -1,6 +1,7 @@
 import { test, describe, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
+import fc from "fast-check";
 import { Pool } from "../../src/flow/index.js";
 import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/index.js";
 import type { RedisStreamEntry } from "../../src/redis/index.js";
@@ -320,6 +321,64 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     assert.ok(maxLen <= 8, `XLEN ${maxLen} stayed within maxLength`);
     assert.equal(stats.completed, 200);
     assert.equal(stats.duplicates, 0);
+  });
+
+  test("randomized: pool sizes, failures and dead letters: every entry done or dead-lettered once, the room never exceeded", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(fc.constantFrom("ok", "fail-once", "poison"), { minLength: 1, maxLength: 25 }),
+        async (concurrency, queue, kinds) => {
+          const { stream, group, dead } = names();
+          const pipe = redis.pipeline();
+          kinds.forEach((kind, i) => pipe.xadd(stream, "*", "n", String(i), "kind", kind));
+          await pipe.exec();
+          const ac = track();
+          let running = 0;
+          let peak = 0;
+          let maxPending = 0;
+          const done = new Map<string, number>();
+          // failed entries wait in the group (pending, not in the pool) until redelivered
+          const awaiting = new Set<string>();
+          let peakAwaiting = 0;
+          const run = consume(redis, {
+            stream, group, consumer: "c", pool: new Pool({ concurrency, queue }), signal: ac.signal,
+            blockMs: 20, claimIdleMs: 40, maxDeliveries: 2, deadLetterStream: dead, onError: () => {},
+            handler: async (entry) => {
+              running++;
+              peak = Math.max(peak, running);
+              awaiting.delete(entry.id);
+              try {
+                const { total } = await pendingOf(redis, stream, group);
+                maxPending = Math.max(maxPending, total);
+                const kind = entry.fields.kind;
+                if (kind === "poison" || (kind === "fail-once" && entry.deliveries === 1)) {
+                  if (entry.deliveries < 2) awaiting.add(entry.id);
+                  peakAwaiting = Math.max(peakAwaiting, awaiting.size);
+                  throw new Error(kind);
+                }
+                done.set(entry.fields.n as string, (done.get(entry.fields.n as string) ?? 0) + 1);
+              } finally {
+                running--;
+              }
+            },
+          });
+          await until(async () => (await redis.xlen(stream)) === 0, "the stream emptied", 20_000);
+          ac.abort();
+          const stats = await run;
+          const poison = kinds.filter((k) => k === "poison").length;
+          assert.ok(peak <= concurrency, `peak ${peak} <= concurrency ${concurrency}`);
+          assert.ok(maxPending <= concurrency + queue + peakAwaiting, `pending ${maxPending} <= room ${concurrency + queue} + failed awaiting redelivery ${peakAwaiting}`);
+          assert.equal(done.size, kinds.length - poison);
+          for (const count of done.values()) assert.equal(count, 1);
+          assert.equal(await redis.xlen(dead), poison);
+          assert.equal(stats.deadLettered, poison);
+          assert.equal((await pendingOf(redis, stream, group)).total, 0);
+        },
+      ),
+      { numRuns: 8 },
+    );
   });
 
   test("a stream with a second consumer group is refused (it is consumed as a work queue)", async () => {
