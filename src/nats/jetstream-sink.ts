@@ -67,8 +67,14 @@ export interface JetStreamSinkStats {
   readonly busy: number;
   /** Failed with another error. */
   readonly failed: number;
-  /** Callers whose signal aborted (while waiting, or before the answer came). */
+  /** Calls withdrawn before sending (an aborted signal, or an abort while waiting for a slot): nothing sent. */
   readonly aborted: number;
+  /**
+   * Callers that gave up after sending (an abort before the answer came). Their publishes are
+   * still counted in `published`, `busy` or `failed` when answered. Once nothing is in flight,
+   * `published + busy + failed + aborted` is the number of calls.
+   */
+  readonly abandoned: number;
 }
 
 /** Whether `error` is JetStream saying the stream is full (`discard: new` at its limits). */
@@ -116,6 +122,7 @@ export class JetStreamSink {
   #busy = 0;
   #failed = 0;
   #aborted = 0;
+  #abandoned = 0;
 
   /**
    * @throws TypeError if `js` is not a JetStream client (`jetstream(nc)`); RangeError/TypeError
@@ -155,6 +162,7 @@ export class JetStreamSink {
       busy: this.#busy,
       failed: this.#failed,
       aborted: this.#aborted,
+      abandoned: this.#abandoned,
     };
   }
 
@@ -190,7 +198,7 @@ export class JetStreamSink {
     this.#inFlight++;
     const sent = this.#send(subject, data, msgID, options?.headers);
     if (signal === undefined) return sent;
-    return raceAbort(sent, signal, () => this.#aborted++);
+    return raceAbort(sent, signal, () => this.#abandoned++);
   }
 
   async #acquire(signal: AbortSignal | undefined): Promise<void> {

@@ -386,8 +386,9 @@ class JetStreamSource {
       this.#fetchFailures = 0;
     } catch (e) {
       this.#fetchErrors++;
-      if (isFatal(e)) {
-        this.#stop(e);
+      const fatal = isFatal(e) ? e : this.#stopping ? undefined : await this.#missing();
+      if (fatal !== undefined) {
+        this.#stop(fatal);
       } else if (!this.#stopping) {
         // A transient failure (a reconnect, missed heartbeats): wait before the next fetch.
         const delay = Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(this.#fetchFailures++, 20));
@@ -400,6 +401,19 @@ class JetStreamSource {
       this.#requested -= left;
       this.#openFetches--;
       this.#kick();
+    }
+  }
+
+  /**
+   * After a fetch failed for no stated reason (a fetch of a deleted consumer only misses its
+   * heartbeats): the error saying the consumer or its stream is gone, else undefined.
+   */
+  async #missing(): Promise<unknown> {
+    try {
+      await this.#consumer.info();
+      return undefined;
+    } catch (e) {
+      return isFatal(e) ? e : undefined;
     }
   }
 
@@ -558,5 +572,5 @@ class JetStreamSource {
 function isFatal(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === "ClosedConnectionError" || error.name === "ConsumerNotFoundError" || error.name === "StreamNotFoundError") return true;
-  return error.message === "consumer not found" || error.message === "stream not found" || error.message === "closed connection";
+  return ["consumer not found", "stream not found", "consumer deleted", "closed connection"].includes(error.message);
 }

@@ -5,10 +5,11 @@
  */
 import { test, describe, after, before } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { JetStreamSink, isStreamFull } from "../../src/nats/index.js";
 import { BusyError } from "../../src/index.js";
 import type { Msg } from "@nats-io/transport-node";
-import { testStream, unique, type TestStream } from "./helpers.js";
+import { testStream, unique, until, type TestStream } from "./helpers.js";
 
 let s: TestStream;
 before(async () => {
@@ -129,6 +130,51 @@ describe("JetStreamSink", () => {
     await assert.rejects(blocking); // its own signal times out
     assert.equal(await s.count(), 0);
     sub.unsubscribe();
+  });
+
+  test("randomized: concurrent publishers with random aborts; bounds hold and every call is accounted for", { timeout: 60_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 8 }),
+        fc.array(fc.record({ abortAfterMs: fc.option(fc.integer({ min: 0, max: 5 })), dup: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+        async (maxInFlight, maxWaiting, calls) => {
+          await s.jsm.streams.purge(s.name);
+          const big = unique("rand");
+          await s.extra({ name: big, subjects: [`${big}.>`], duplicate_window: 60e9 });
+          const sink = new JetStreamSink(s.js, { maxInFlight, maxWaiting });
+          let maxSeen = 0;
+          const watch = setInterval(() => {
+            maxSeen = Math.max(maxSeen, sink.stats.inFlight);
+            assert.ok(sink.stats.waiting <= maxWaiting);
+          }, 1);
+          const outcomes = await Promise.allSettled(
+            calls.map((c, i) => {
+              const signal = c.abortAfterMs === null ? undefined : AbortSignal.timeout(c.abortAfterMs);
+              return sink.publish(`${big}.x`, `v${i}`, { msgID: c.dup ? "same" : `id${i}`, ...(signal ? { signal } : {}) });
+            }),
+          );
+          // Callers that gave up after sending are answered at once; their publishes settle later.
+          await until(() => sink.stats.inFlight === 0, "abandoned publishes answered");
+          clearInterval(watch);
+          const st = sink.stats;
+          assert.ok(maxSeen <= maxInFlight, `inFlight ${maxSeen} > ${maxInFlight}`);
+          assert.equal(st.waiting, 0);
+          const fulfilled = outcomes.filter((o) => o.status === "fulfilled").length;
+          const busy = outcomes.filter((o) => o.status === "rejected" && o.reason instanceof BusyError).length;
+          const gaveUp = outcomes.filter((o) => o.status === "rejected" && (o.reason as Error).name === "TimeoutError").length;
+          assert.equal(fulfilled + busy + gaveUp, calls.length, "each call: a PubAck, BusyError or its signal's reason");
+          assert.equal(st.published + st.busy + st.failed + st.aborted, calls.length, "every call accounted for once");
+          assert.equal(st.aborted + st.abandoned, gaveUp);
+          assert.ok(st.busy >= busy && st.published >= fulfilled);
+          // Stored: each distinct msgID once, however many times it was published.
+          const stored = (await s.jsm.streams.info(big)).state.messages;
+          assert.ok(stored <= new Set(calls.map((c, i) => (c.dup ? "same" : `id${i}`))).size);
+          await s.jsm.streams.delete(big);
+        },
+      ),
+      { numRuns: 15 },
+    );
   });
 
   test("bad arguments are typed errors naming the option", async () => {

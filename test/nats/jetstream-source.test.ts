@@ -378,6 +378,29 @@ describe("consumeJetStream", () => {
     }
   });
 
+  test("the consumer deleted under the source: it drains and rejects with the server's error", { timeout: 30_000 }, async () => {
+    const s = await testStream("src_gone");
+    try {
+      await s.fill(3);
+      const consumer = await s.consumer();
+      let n = 0;
+      const three = deferred();
+      const run = consumeJetStream(consumer, {
+        pool: new Pool({ concurrency: 2 }),
+        expiresMs: 1000,
+        backoff: { baseMs: 10, maxMs: 50 },
+        handler: () => {
+          if (++n === 3) three.resolve();
+        },
+      });
+      await three.promise;
+      await s.jsm.consumers.delete(s.name, "c0");
+      await assert.rejects(run, (e: unknown) => e instanceof Error && /consumer (deleted|not found)/.test(e.message));
+    } finally {
+      await s.close();
+    }
+  });
+
   test("an already-aborted signal rejects with its reason and fetches nothing", { timeout: 30_000 }, async () => {
     const s = await testStream("src_pre");
     try {
