@@ -25,15 +25,19 @@
  *  - While its handler runs, an entry's idle time is reset every `claimIdleMs / 3` (a "touch"),
  *    so other consumers do not claim the work of a live one; an entry another consumer claimed
  *    meanwhile is never taken back.
+ *  - The group's consumer list stays bounded: after each claim pass, other consumers that hold
+ *    nothing and have been idle for `2 * claimIdleMs` are deleted (checked and deleted in one
+ *    script, so never one holding entries).
  *  - After `signal` aborts: no new read starts (a blocked read is unblocked), every entry
  *    already handed to the pool settles, then the promise resolves with the stats.
  */
 import type { Redis, RedisOptions } from "ioredis";
 import { BusyError } from "../core/errors.js";
-import { checkFunction, checkInteger, checkLimit, checkOptions, checkSignal } from "../core/validate.js";
+import { checkFunction, checkInteger, checkLimit, checkName, checkOptions, checkSignal } from "../core/validate.js";
+import { observe } from "../core/registry.js";
 import { Pool } from "../flow/pool.js";
 import { PoolClosedError } from "../flow/errors.js";
-import { ACK_DELETE, CLAIM, DEAD_LETTER, OWN_PENDING, TOUCH } from "./scripts.js";
+import { ACK_DELETE, CLAIM, DEAD_LETTER, OWN_PENDING, PRUNE, TOUCH } from "./scripts.js";
 import { checkRedisClient, isOutage } from "./client.js";
 
 /** One stream entry, as given to the handler. */
@@ -80,6 +84,8 @@ export interface ConsumeRedisStreamOptions {
   blockMs?: number;
   /** Create the group (from id 0, with MKSTREAM) when it does not exist (default true). */
   createGroup?: boolean;
+  /** Names the source in `sluice/metrics` (kind `"redis-stream-source"`) while it runs; unnamed sources are not listed. */
+  name?: string;
   /**
    * Told of handler failures (with the entry) and of Redis errors the source retried (without).
    * Default: a `SluiceWarning` `SLUICE_REDIS_SOURCE_ERROR`, at most one a second per source.
@@ -110,6 +116,8 @@ export interface RedisStreamSourceStats {
   readonly ackErrors: number;
   /** Redis errors while reading or claiming (each retried after a backoff). */
   readonly errors: number;
+  /** Other consumers deleted from the group: no pending entries, idle for `2 * claimIdleMs` (dead ones). */
+  readonly pruned: number;
   /** Entries handed to the pool and not settled yet. */
   readonly inFlight: number;
 }
@@ -184,6 +192,7 @@ class RedisStreamSource {
   readonly #blockMs: number;
   readonly #createGroup: boolean;
   readonly #onError: ((error: unknown, entry?: RedisStreamEntry) => void) | undefined;
+  readonly #name: string | undefined;
 
   #reader: Redis | null = null;
   #readerId: number | null = null;
@@ -214,6 +223,7 @@ class RedisStreamSource {
   #deadLettered = 0;
   #ackErrors = 0;
   #errors = 0;
+  #pruned = 0;
 
   constructor(redis: Redis, options: ConsumeRedisStreamOptions) {
     this.#redis = checkRedisClient(redis, "consumeRedisStream");
@@ -245,6 +255,11 @@ class RedisStreamSource {
     if (typeof create !== "boolean") throw new TypeError("options.createGroup must be a boolean");
     this.#createGroup = create;
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
+    this.#name = checkName(options.name);
+  }
+
+  get name(): string | undefined {
+    return this.#name;
   }
 
   get stats(): RedisStreamSourceStats {
@@ -261,11 +276,13 @@ class RedisStreamSource {
       deadLettered: this.#deadLettered,
       ackErrors: this.#ackErrors,
       errors: this.#errors,
+      pruned: this.#pruned,
       inFlight: this.#inFlight.size,
     };
   }
 
   async run(): Promise<RedisStreamSourceStats> {
+    observe("redis-stream-source", this, this.#name !== undefined);
     const onAbort = (): void => this.#stop();
     this.#signal.addEventListener("abort", onAbort, { once: true });
     let fatal: unknown = null;
@@ -276,6 +293,10 @@ class RedisStreamSource {
           await this.#sleep(Math.min(500, 20 + backoff));
           backoff = Math.min(2000, backoff * 2 + 20);
           continue;
+        }
+        if (this.#pool.closed) {
+          fatal = new PoolClosedError(`consumeRedisStream: ${this.#pool.describe()} is closed; the source stops reading`);
+          break;
         }
         const room = this.#room();
         if (room === 0) {
@@ -349,7 +370,10 @@ class RedisStreamSource {
       const [cursor, entries, dead] = (await CLAIM.run(reader, keys, [this.#group, this.#consumer, this.#claimIdleMs, this.#claimCursor, room, limit])) as [string, RawEntry[], number, number];
       this.#deadLettered += dead;
       this.#claimCursor = cursor;
-      if (cursor === "0-0") this.#nextClaimAt = now + Math.max(1, Math.floor(this.#claimIdleMs / 2));
+      if (cursor === "0-0") {
+        this.#nextClaimAt = now + Math.max(1, Math.floor(this.#claimIdleMs / 2));
+        this.#pruned += (await PRUNE.run(reader, [this.#stream], [this.#group, this.#consumer, 2 * this.#claimIdleMs])) as number;
+      }
       this.#claimed += entries.length;
       return this.#handAll(entries);
     }

@@ -177,3 +177,30 @@ for i = 3, #ARGV do
 end
 return n
 `);
+
+/**
+ * Prune. KEYS[1] stream; ARGV[1] group, ARGV[2] this consumer, ARGV[3] min idle ms. Deletes
+ * (`XGROUP DELCONSUMER`) the group's other consumers that hold no pending entry and have been
+ * idle at least `min idle` ms: consumers that died and whose entries were claimed. The check
+ * and the delete are one step, so a consumer is never deleted with entries (which would make
+ * them unclaimable); a live consumer deleted while idle is recreated by its next read. Without
+ * it, every consumer name ever used stays listed in the group. Returns how many were deleted.
+ */
+export const PRUNE = new RedisScript(`
+local cs = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+local minIdle = tonumber(ARGV[3])
+local n = 0
+for _, c in ipairs(cs) do
+  local name, pending, idle
+  for i = 1, #c, 2 do
+    if c[i] == 'name' then name = c[i + 1]
+    elseif c[i] == 'pending' then pending = c[i + 1]
+    elseif c[i] == 'idle' then idle = c[i + 1] end
+  end
+  if name ~= ARGV[2] and pending == 0 and idle ~= nil and idle >= minIdle then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    n = n + 1
+  end
+end
+return n
+`);

@@ -2,10 +2,11 @@ import { test, describe, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import fc from "fast-check";
-import { Pool } from "../../src/flow/index.js";
+import { Pool, PoolClosedError } from "../../src/flow/index.js";
 import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/index.js";
 import type { RedisStreamEntry } from "../../src/redis/index.js";
 import { cleanup, connect, deferred, prefix, until } from "./helpers.js";
+import { observed } from "../../src/core/registry.js";
 
 /** The group's pending entries: total, and per consumer. */
 async function pendingOf(redis: Redis, stream: string, group: string): Promise<{ total: number; byConsumer: Record<string, number> }> {
@@ -159,6 +160,29 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     assert.equal(stats.claimed, 4);
     assert.equal(stats.read, 2);
     assert.deepEqual(await pendingOf(redis, stream, group), { total: 0, byConsumer: {} });
+    assert.equal(await redis.xlen(stream), 0);
+  });
+
+  test("dead consumers are pruned from the group once their entries were claimed (the consumer list stays bounded)", async () => {
+    const { stream, group } = names();
+    await redis.xgroup("CREATE", stream, group, "0", "MKSTREAM");
+    await fill(redis, stream, 3);
+    await redis.xreadgroup("GROUP", group, "holder", "COUNT", 2, "STREAMS", stream, ">"); // died holding 2
+    await redis.call("XGROUP", "CREATECONSUMER", stream, group, "ghost"); // died holding nothing
+    const consumersOf = async (): Promise<string[]> =>
+      ((await redis.xinfo("CONSUMERS", stream, group)) as string[][]).map((c) => c[c.indexOf("name") + 1] as string).sort();
+    assert.deepEqual(await consumersOf(), ["ghost", "holder"]);
+    const ac = track();
+    const seen = new Set<string>();
+    const run = consume(redis, {
+      stream, group, consumer: "c1", pool: new Pool({ concurrency: 2 }), signal: ac.signal, blockMs: 20, claimIdleMs: 60,
+      handler: (entry) => void seen.add(entry.fields.n as string),
+    });
+    await until(async () => seen.size === 3 && (await consumersOf()).join() === "c1", "the holder's entries claimed and both dead consumers pruned");
+    ac.abort();
+    const stats = await run;
+    assert.equal(stats.claimed, 2);
+    assert.equal(stats.pruned, 2);
     assert.equal(await redis.xlen(stream), 0);
   });
 
@@ -379,6 +403,46 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
       ),
       { numRuns: 8 },
     );
+  });
+
+  test("a named source is listed for sluice/metrics while it runs, with its stats", async () => {
+    const { stream, group } = names();
+    await fill(redis, stream, 3);
+    const ac = track();
+    let handled = 0;
+    const run = consume(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, blockMs: 20, name: "jobs-source", handler: () => void handled++ });
+    await until(() => handled === 3, "3 handled");
+    const listed = [...observed()].find((o) => o.boundary.name === "jobs-source");
+    assert.equal(listed?.kind, "redis-stream-source");
+    await until(() => (listed?.boundary.stats as { completed: number }).completed === 3, "stats read live");
+    ac.abort();
+    await run;
+    await assert.rejects(consumeRedisStream(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, name: 1 as unknown as string, handler: () => {} }), /TypeError: options.name/);
+  });
+
+  test("a pool closed under the source: it stops reading, lets the work in flight finish, and rejects with PoolClosedError", async () => {
+    const { stream, group } = names();
+    await fill(redis, stream, 5);
+    const ac = track();
+    const pool = new Pool({ concurrency: 1 });
+    const started = deferred();
+    const release = deferred();
+    let handled = 0;
+    const run = consume(redis, {
+      stream, group, consumer: "c", pool, signal: ac.signal, blockMs: 20,
+      handler: async () => {
+        started.resolve();
+        await release.promise;
+        handled++;
+      },
+    });
+    await started.promise;
+    pool.close();
+    release.resolve();
+    await assert.rejects(run, PoolClosedError);
+    assert.equal(handled, 1, "the entry in flight finished; nothing more was read");
+    assert.equal(await redis.xlen(stream), 4, "the unread entries stay in the stream");
+    assert.equal((await pendingOf(redis, stream, group)).total, 0);
   });
 
   test("a stream with a second consumer group is refused (it is consumed as a work queue)", async () => {
