@@ -17,10 +17,13 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { W5_HEAP_CAP_BYTES, WORKLOADS, type Measurement, type Order, type WorkloadSpec } from "./workloads.js";
+import { measureMetricsOverhead, overheadTable, type OverheadRow } from "./metrics-overhead.js";
+import { writeBenchReport, type BenchWorkload } from "./report.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 const RESULTS = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
+const HTML_REPORT = fileURLToPath(new URL("./report.html", import.meta.url));
 const CHILD_TIMEOUT_MS = 180_000;
 const MB = 1024 * 1024;
 const ORDER_NAME: Readonly<Record<Order, string>> = { cf: "consumer first", pf: "producer first" };
@@ -31,6 +34,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N    N rounds (default 5; W5 runs min(N, 3) rounds: it is a 3 s memory test)
   --only IDS    comma-separated workload ids; "W1" also selects "W1-fast", "W4" "W4-pool"
   --write       also write the report to bench/RESULTS.md
+  --report FILE the HTML report (bar charts; default bench/report.html, written on every run)
+  --no-metrics  skip the metrics-overhead pairs (W1 and W4 with a Prometheus exporter attached)
   -h, --help    this text
 
 workloads: ${WORKLOADS.map((w) => w.id).join(", ")}
@@ -43,6 +48,8 @@ interface Args {
   only: string[] | undefined;
   write: boolean;
   quick: boolean;
+  report: string;
+  metrics: boolean;
 }
 
 function readArgs(argv: string[]): Args {
@@ -53,6 +60,8 @@ function readArgs(argv: string[]): Args {
       rounds: { type: "string" },
       only: { type: "string" },
       write: { type: "boolean", default: false },
+      report: { type: "string", default: HTML_REPORT },
+      "no-metrics": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -65,7 +74,10 @@ function readArgs(argv: string[]): Args {
   const rounds = roundsText === undefined ? (values.quick ? 2 : 5) : Number(roundsText);
   if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`bench: --rounds must be a positive integer, got ${JSON.stringify(roundsText)}`);
   const only = (values.only ?? process.env.BENCH_ONLY)?.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  return { rounds, overloadRounds: values.quick ? 1 : Math.min(rounds, 3), only, write: values.write, quick: values.quick };
+  return {
+    rounds, overloadRounds: values.quick ? 1 : Math.min(rounds, 3), only, write: values.write, quick: values.quick,
+    report: values.report, metrics: !values["no-metrics"],
+  };
 }
 
 function selected(w: WorkloadSpec, only: string[] | undefined): boolean {
@@ -330,8 +342,18 @@ function main(): void {
     }
   }
 
+  // What observing costs (issue 16): W1 and W4 with a registry and a Prometheus exporter attached.
+  const overheadIds = chosen.map((w) => w.id).filter((id) => id === "W1" || id === "W4");
+  const overhead: OverheadRow[] = args.metrics && overheadIds.length > 0
+    ? measureMetricsOverhead(args.rounds, overheadIds, (line) => process.stderr.write(`${line}\n`))
+    : [];
   const sections = chosen.map((w) => `### ${w.title}\n\n${table(w, results)}`);
-  const targetLines = targets(results)
+  if (overhead.length > 0) sections.push(overheadTable(overhead, args.rounds));
+  const allTargets = targets(results);
+  for (const r of overhead) {
+    allTargets.push({ text: `metrics overhead: ${r.label} with a Prometheus exporter attached within 1.03× of plain`, met: r.ratio <= 1.03, detail: `${fmt(r.ratio, 3)}×` });
+  }
+  const targetLines = allTargets
     .filter((t) => t.met !== undefined)
     .map((t) => `- ${t.met ? "met" : "**MISSED**"}: ${t.text} (${t.detail})`);
   const seconds = (performance.now() - t0) / 1000;
@@ -351,6 +373,28 @@ function main(): void {
     writeFileSync(RESULTS, resultsFile(report, args));
     process.stdout.write(`\nwrote ${RESULTS}\n`);
   }
+  const html = writeBenchReport(args.report, {
+    machine: machine(loadAtStart).split("\n").map((l) => l.replace(/^- /, "")).join("; "),
+    command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+    workloads: chosen.map((w) => benchWorkload(w, results)),
+    overhead,
+    targets: allTargets,
+  });
+  process.stdout.write(`wrote ${html}\n`);
+}
+
+/** A workload's rows for the HTML report: every implementation in every order, median ns/op (W5: peak heap MB). */
+function benchWorkload(w: WorkloadSpec, results: Results): BenchWorkload {
+  const orders: readonly (Order | "")[] = w.orders ?? [""];
+  const rows = orders.flatMap((o) =>
+    w.impls.map((impl) => ({
+      impl: impl.id,
+      label: impl.label,
+      order: o === "" ? "" : ORDER_NAME[o],
+      nsPerOp: w.timed ? nsOf(results, w.id, impl.id, o) : peakMB(results, w.id, impl.id),
+    })),
+  );
+  return { id: w.id, title: w.title, unit: w.timed ? "ns/op" : "peak heap MB", rows };
 }
 
 function resultsFile(report: string, args: Args): string {

@@ -102,9 +102,15 @@ function byKind(e: SnapshotEntry): Partial {
     case "admission":
       return {
         ...NONE,
-        depth: n(e.queued), inFlight: n(e.inFlight), limit: n(e.concurrency), sent: n(e.admitted),
+        depth: n(e.queued), capacity: n(e.queueSize), inFlight: n(e.inFlight), limit: n(e.concurrency), sent: n(e.admitted),
         rejected: sumObject(e.rejected),
       };
+    case "jetstream-source":
+      return { ...NONE, inFlight: n(e.inFlight), sent: n(e.acked), dropped: sum(e.termed, e.deadLettered), rejected: n(e.failed) };
+    case "jetstream-sink":
+      return { ...NONE, inFlight: n(e.inFlight), limit: n(e.maxInFlight), waiting: n(e.waiting), sent: n(e.published), rejected: n(e.busy) };
+    case "redis-stream-sink":
+      return { ...NONE, inFlight: n(e.inFlight), sent: n(e.added), rejected: sum(e.refused, e.unavailable) };
     default:
       // A kind this file does not know: the usual field names, where present.
       return {

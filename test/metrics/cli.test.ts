@@ -84,6 +84,55 @@ describe("the sluice command", () => {
     }
   });
 
+  it("sluice demo oom --dashboard: the page's stream shows both runs' channels, relayed from their processes", { timeout: 90_000 }, async () => {
+    const child = spawn(process.execPath, [BIN, "demo", "oom", "--dashboard", "--duration", "4", "--payload", "1024", "--rate", "2000", "--cap", "50000"], {
+      cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], timeout: 75_000, killSignal: "SIGKILL",
+    });
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    try {
+      // The URL is the first thing printed on stderr.
+      const url = await new Promise<string>((resolve, reject) => {
+        let err = "";
+        child.stderr.setEncoding("utf8").on("data", (d: string) => {
+          if (err.length < MAX_OUTPUT) err += d;
+          const m = /dashboard of this run at (http:\/\/\S+)/.exec(err);
+          if (m !== null) resolve(m[1]!);
+        });
+        child.on("close", () => reject(new Error(`exited before printing the dashboard URL: ${err}`)));
+      });
+      // Read frames until both relayed channels show up, the bug's with parked senders.
+      const res = await fetch(new URL("events", url));
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buf = "";
+      let seen: { bug?: Record<string, unknown>; fix?: Record<string, unknown> } = {};
+      while (!((seen.bug?.waiting as number) > 0 && seen.fix !== undefined && seen.fix.capacity === 256)) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, "the stream ended before both runs were seen");
+        buf += decoder.decode(value, { stream: true });
+        let i: number;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (!/^event: frame$/m.test(block) || data === undefined) continue;
+          const frame = JSON.parse(data) as { boundaries: Record<string, unknown>[] };
+          seen = {
+            bug: frame.boundaries.find((b) => b.id === "channel/bug/events") ?? seen.bug,
+            fix: frame.boundaries.find((b) => b.id === "channel/fix/events") ?? seen.fix,
+          };
+        }
+      }
+      await reader.cancel();
+      assert.equal(seen.bug!.capacity, 0);
+      assert.ok((seen.fix!.depth as number) <= 256);
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   it("usage errors exit 2 and name the problem; --help exits 0; a missing demo is named", { timeout: 60_000 }, async () => {
     const bad = await sluice(["demo", "oom", "--rate", "fast"], 30_000);
     assert.equal(bad.code, 2);

@@ -1,0 +1,149 @@
+/**
+ * What observing costs: W1 (sluice Channel, both orders) and W4 (sluice Semaphore and ErrGroup)
+ * run plain, and again with every boundary registered (`SLUICE_OBSERVE=all`) and a Prometheus
+ * exporter attached and scraped every 100 ms, in fresh processes, interleaved round by round
+ * (plain then attached, then the other way round next round). Target: attached within 1.03× of
+ * plain (issue 16).
+ *
+ * Two roles in one file:
+ *  - imported by `bench/run.ts`: `measureMetricsOverhead()` runs the pairs and returns rows;
+ *  - preloaded into a worker (`--import bench/metrics-overhead.ts` with
+ *    `SLUICE_BENCH_METRICS=attach`): attaches the exporter and its scrape timer, and makes the
+ *    process fail at exit if no scrape ever saw a boundary (so the attached rows are real).
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Measurement } from "./workloads.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
+const SELF = new URL(import.meta.url).href;
+const SCRAPE_MS = 100;
+const CHILD_TIMEOUT_MS = 180_000;
+
+/** The cells measured: workload, sluice implementation, order. */
+export const OVERHEAD_CELLS: readonly { workload: string; impl: string; order: "cf" | "pf" | ""; label: string }[] = [
+  { workload: "W1", impl: "sluice", order: "cf", label: "W1 Channel await loop, consumer first" },
+  { workload: "W1", impl: "sluice", order: "pf", label: "W1 Channel await loop, producer first" },
+  { workload: "W4", impl: "sluice-semaphore", order: "", label: "W4 Semaphore await acquire loop" },
+  { workload: "W4", impl: "sluice-errgroup", order: "", label: "W4 ErrGroup await go loop" },
+];
+
+/** One cell's result. */
+export interface OverheadRow {
+  readonly label: string;
+  readonly workload: string;
+  /** Median ns/op, plain and attached. */
+  readonly plainNs: number;
+  readonly attachedNs: number;
+  /** Median over the rounds of attached / plain wall time measured in the same round. */
+  readonly ratio: number;
+  /** The same on CPU time. */
+  readonly cpuRatio: number;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function measure(workload: string, impl: string, order: string, attached: boolean): Measurement {
+  const args = ["--import", "tsx", "--expose-gc", ...(attached ? ["--import", SELF] : []), WORKER, workload, impl, ...(order === "" ? [] : [order])];
+  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_TRACE: "0" };
+  if (attached) {
+    env.SLUICE_OBSERVE = "all";
+    env.SLUICE_BENCH_METRICS = "attach";
+  } else {
+    delete env.SLUICE_OBSERVE;
+    delete env.SLUICE_BENCH_METRICS;
+  }
+  const child = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", timeout: CHILD_TIMEOUT_MS, maxBuffer: 16 << 20, env });
+  const line = child.stdout.trim().split("\n").pop() ?? "";
+  if (child.status !== 0 || !line.startsWith("{")) {
+    throw new Error(`bench: metrics overhead: ${workload} ${impl} ${order} ${attached ? "attached" : "plain"} failed (exit ${String(child.status)}): ${child.stderr}`);
+  }
+  return JSON.parse(line) as Measurement;
+}
+
+const perOp = (m: Measurement): number => m.ns / m.ops;
+const cpuPerOp = (m: Measurement): number => m.cpuNs / m.ops;
+
+/**
+ * Measures the cells of the selected workloads (`W1`, `W4`), `rounds` rounds, and reports each
+ * round on `log`.
+ */
+export function measureMetricsOverhead(rounds: number, workloads: readonly string[], log: (line: string) => void): OverheadRow[] {
+  const cells = OVERHEAD_CELLS.filter((c) => workloads.includes(c.workload));
+  const data = cells.map(() => ({ plain: [] as Measurement[], attached: [] as Measurement[] }));
+  for (let round = 0; round < rounds; round++) {
+    const parts: string[] = [];
+    cells.forEach((c, i) => {
+      const order = round % 2 === 0 ? [false, true] : [true, false];
+      for (const attached of order) {
+        const m = measure(c.workload, c.impl, c.order, attached);
+        data[i]![attached ? "attached" : "plain"].push(m);
+      }
+      const p = data[i]!.plain.at(-1)!;
+      const a = data[i]!.attached.at(-1)!;
+      parts.push(`${c.impl}${c.order === "" ? "" : `/${c.order}`} ${(perOp(a) / perOp(p)).toFixed(3)}×`);
+    });
+    log(`  round ${round + 1}/${rounds} metrics overhead (attached / plain): ${parts.join(", ")}`);
+  }
+  return cells.map((c, i) => {
+    const { plain, attached } = data[i]!;
+    const n = Math.min(plain.length, attached.length);
+    const ratios: number[] = [];
+    const cpu: number[] = [];
+    for (let k = 0; k < n; k++) {
+      ratios.push(perOp(attached[k]!) / perOp(plain[k]!));
+      cpu.push(cpuPerOp(attached[k]!) / cpuPerOp(plain[k]!));
+    }
+    return {
+      label: c.label,
+      workload: c.workload,
+      plainNs: median(plain.map(perOp)),
+      attachedNs: median(attached.map(perOp)),
+      ratio: median(ratios),
+      cpuRatio: median(cpu),
+    };
+  });
+}
+
+/** The Markdown section of the rows. */
+export function overheadTable(rows: readonly OverheadRow[], rounds: number): string {
+  const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toLocaleString("en", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
+  return [
+    "### Metrics overhead: every boundary registered and a Prometheus exporter scraped every 100 ms, against plain",
+    "",
+    "| workload | plain ns/op | attached ns/op | attached / plain | CPU attached / plain |",
+    "|---|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.label} | ${f(r.plainNs)} | ${f(r.attachedNs)} | **${f(r.ratio, 3)}×** | ${f(r.cpuRatio, 3)}× |`),
+    "",
+    `_${rounds} pairs of fresh processes per row (plain and attached alternate which goes first); ratios are medians of the ratios within each pair._`,
+  ].join("\n");
+}
+
+// Preloaded into a worker: attach the exporter.
+if (process.env.SLUICE_BENCH_METRICS === "attach") {
+  const { Registry } = await import("prom-client");
+  const { registerPrometheus } = await import("../src/metrics/index.js");
+  const registry = new Registry();
+  registerPrometheus(registry);
+  let scrapes = 0;
+  let seen = 0;
+  const timer = setInterval(() => {
+    void registry.metrics().then((text) => {
+      scrapes++;
+      if (/^sluice_(channel_capacity|semaphore_size|errgroup_limit)\{/m.test(text)) seen++;
+    });
+  }, SCRAPE_MS);
+  timer.unref();
+  process.on("exit", (code) => {
+    if (code === 0 && (scrapes === 0 || seen === 0)) {
+      process.stderr.write(`metrics overhead: the exporter saw no boundary in ${scrapes} scrapes\n`);
+      process.exitCode = 1;
+    }
+  });
+}
