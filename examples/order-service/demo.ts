@@ -69,6 +69,8 @@ export const main: DemoMain = async ({ args, out, signal }): Promise<DemoResult>
       retries: s.retries,
       retriesRefused: s.retriesRefused,
       peakLookups: s.peakLookups,
+      enrichLimit: s.enrichLimit,
+      enrichLimitLowest: s.enrichLimitLowest,
       batches: s.batches,
       tableRows: r.rowsAfter,
       rewritten: r.rewritten,

@@ -2,7 +2,7 @@
  * Seed 001's reference service, wired with sluice: consume -> validate -> enrich -> persist ->
  * ack, with graceful shutdown.
  *
- *   broker --intake--> [Channel] validate --> enrich x16 --> batch(50) --> persist x2 --> ack
+ *   broker --intake--> [Channel] validate --> enrich (AIMD limit <= 16) --> batch(50) --> persist x2 --> ack
  *                          |                    |  RateLimiter, retry + RetryBudget
  *                          +-- dead letters ----+--> desk (select over both) --> ack
  *
@@ -21,7 +21,7 @@
  *    harmless (and `writes` shows).
  */
 import { Channel } from "../../src/index.js";
-import { RateLimiter, RetryBudget, retry } from "../../src/flow/index.js";
+import { AdaptiveLimit, RateLimiter, RetryBudget, retry } from "../../src/flow/index.js";
 import { batch, map, pipeline, type PipelineStats } from "../../src/pipeline/index.js";
 import type { Delivery, InMemoryBroker } from "./broker.js";
 import { DeadLetterDesk, type DeadLetterCounts, type DeadLetterSample } from "./dead-letters.js";
@@ -42,8 +42,15 @@ export interface OrderServiceOptions {
   readonly signal?: AbortSignal;
   /** How long the drain may take after the stop before the rest is aborted (ms, default 5000). */
   readonly drainMs?: number;
-  /** Lookups running at once (default 16). */
+  /**
+   * The most lookups running at once (default 16): the ceiling of the enrich stage's
+   * `AdaptiveLimit` (AIMD), which starts there and backs off (down to a quarter of it) when
+   * enrichments take longer than `enrichTargetMs`, so that a directory in trouble gets fewer
+   * concurrent calls, and grows back as they speed up.
+   */
   readonly enrichConcurrency?: number;
+  /** An enrichment slower than this (ms, default 250) makes the enrich limit back off. */
+  readonly enrichTargetMs?: number;
   /** Lookup attempts per second, the directory's quota (default 2000), and its burst (default 50). */
   readonly rate?: number;
   readonly burst?: number;
@@ -94,6 +101,9 @@ export interface OrderServiceSummary extends OrderServiceProgress {
   readonly retriesRefused: number;
   /** The most lookups that ran at once (never above `enrichConcurrency`). */
   readonly peakLookups: number;
+  /** The enrich stage's adaptive concurrency limit at the end, and its lowest during the run. */
+  readonly enrichLimit: number;
+  readonly enrichLimitLowest: number;
   readonly elapsedMs: number;
   /** From the stop to the end of the run (undefined when it was not stopped). */
   readonly shutdownMs: number | undefined;
@@ -188,6 +198,19 @@ export class OrderService {
     const budget = new RetryBudget({ name: "orders/lookup-retries" });
     const enricher = createEnricher({ lookup, limiter, budget });
     const { enrich } = enricher;
+    const n = this.#enrichConcurrency;
+    const enrichLimit = new AdaptiveLimit({
+      algorithm: "aimd",
+      initialLimit: n,
+      minLimit: Math.max(1, Math.ceil(n / 4)),
+      maxLimit: n,
+      latencyTargetMs: this.#o.enrichTargetMs ?? 250,
+      name: "orders/enrich-limit",
+    });
+    let lowest = enrichLimit.limit;
+    const unsubscribe = enrichLimit.subscribe((limit) => {
+      if (limit < lowest) lowest = limit;
+    });
     const t0 = performance.now();
 
     const source = new Channel<Delivery>(this.#intakeBuffer, { name: "orders/intake" });
@@ -229,7 +252,7 @@ export class OrderService {
             throw signal.aborted ? new AbandonedError(signal.reason) : e;
           }
         },
-        { name: "enrich", concurrency: this.#enrichConcurrency, ordered: false, deadLetter: desk.failed },
+        { name: "enrich", concurrency: enrichLimit, ordered: false, deadLetter: desk.failed },
       ),
       batch<Enriched>({ name: "batch", size: this.#batchSize, maxWaitMs: this.#o.batchWaitMs ?? 50 }),
       map(persist, { name: "persist", concurrency: this.#persistConcurrency }),
@@ -250,6 +273,7 @@ export class OrderService {
       }
     } finally {
       shutdown.dispose();
+      unsubscribe();
     }
     // The pipeline is settled: nothing of it runs. Stop the intake (it may be waiting for a
     // credit), let the desk take what its channels still hold, then give back the rest.
@@ -276,6 +300,8 @@ export class OrderService {
       retries: enricher.stats.retries,
       retriesRefused: budget.stats.refused,
       peakLookups: lookup.peakInFlight,
+      enrichLimit: enrichLimit.limit,
+      enrichLimitLowest: lowest,
       elapsedMs: end - t0,
       shutdownMs: shutdown.stoppedAt === undefined ? undefined : end - shutdown.stoppedAt,
       stages: p.stats.stages,

@@ -66,7 +66,7 @@ export async function runSession(o: CliOptions, control: SessionControl): Promis
   try {
     const rowsBefore = await store.count();
     out(`order service: ${int(o.orders)} messages (invalid ${o.invalidRate}, unknown customer ${o.unknownRate}, seed ${o.seed}) -> ${store.where}, table ${table}`);
-    out(`  enrich: ${o.concurrency} lookups at once, ${o.rate}/s, ${o.lookupMinMs}-${o.lookupMaxMs} ms, ${o.failureRate * 100}% transient failures; batches of ${o.batch}; drain deadline ${o.drainMs} ms`);
+    out(`  enrich: at most ${o.concurrency} lookups at once (adaptive), ${o.rate}/s, ${o.lookupMinMs}-${o.lookupMaxMs} ms, ${o.failureRate * 100}% transient failures; batches of ${o.batch}; drain deadline ${o.drainMs} ms`);
     const load = generateOrders({ count: o.orders, invalidRate: o.invalidRate, unknownCustomerRate: o.unknownRate, seed: o.seed });
     const broker = new InMemoryBroker((function* () {
       for (const m of load) yield m.body;
@@ -123,7 +123,7 @@ export async function runSession(o: CliOptions, control: SessionControl): Promis
     out(`summary: consumed ${int(s.consumed)} = persisted ${int(s.persisted)} + dead-lettered ${int(s.deadLettered)} + abandoned ${int(s.abandoned)}`);
     out(`  acked ${int(s.acked)} (only after the batch committed, or once dead-lettered); abandoned ones were given back to the broker`);
     out(`  dead letters: invalid ${int(s.deadLetters.invalid)}, unknown customer ${int(s.deadLetters.unknownCustomer)}, enrich failed ${int(s.deadLetters.enrichFailed)}`);
-    out(`  lookups: ${int(s.retries)} retries (${int(s.retriesRefused)} refused by the retry budget), at most ${s.peakLookups} at once; ${int(s.batches)} batches`);
+    out(`  lookups: ${int(s.retries)} retries (${int(s.retriesRefused)} refused by the retry budget), at most ${s.peakLookups} at once (adaptive limit ${s.enrichLimit}, lowest ${s.enrichLimitLowest}); ${int(s.batches)} batches`);
     out(`  stages (busy / blocked downstream, ms): ${s.stages.map((st) => `${st.name} ${int(st.busyMs)} / ${int(st.blockedMs)}`).join(", ")}`);
     out(`  table ${table}: select count(*) = ${int(rowsAfter)} (${int(rowsBefore)} before), ${int(rewritten)} rows written more than once`);
     const how = s.outcome === "completed" ? "all messages handled" : s.outcome === "drained" ? `stopped, drained in ${int(s.shutdownMs ?? 0)} ms` : s.outcome === "deadline" ? `stopped, the drain deadline (${o.drainMs} ms) cut ${int(s.abandoned)} short` : `failed: ${s.error instanceof Error ? s.error.message : String(s.error)}`;

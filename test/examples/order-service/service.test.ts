@@ -215,3 +215,17 @@ test("backpressure through the database: a locked table stalls the chain back to
     }
   });
 });
+
+test("a slow directory gets fewer concurrent lookups: the enrich stage's adaptive limit backs off", { timeout: 60_000 }, async () => {
+  await withStore("adaptive", async (store) => {
+    const load = makeLoad({ count: 120, seed: 16, invalidRate: 0, unknownCustomerRate: 0 });
+    const s = await runOnce(load, store, { enrichConcurrency: 16, enrichTargetMs: 20, lookup: { minMs: 30, maxMs: 40, failureRate: 0 } });
+    assert.equal(s.outcome, "completed");
+    checkSummary(s);
+    await checkTable(load, store);
+    assert.equal(s.persisted, 120);
+    assert.ok(s.enrichLimitLowest < 16, `the limit backed off (lowest ${s.enrichLimitLowest})`);
+    assert.ok(s.enrichLimitLowest >= 4, "never below a quarter of the ceiling");
+    assert.ok(s.peakLookups <= 16);
+  });
+});
