@@ -278,6 +278,38 @@ for (const door of doors) {
       }
     });
 
+    test("a slot is held until the handler settles, even after its response ended (never more than the concurrency run at once)", {
+      ...T,
+      todo: door.name.startsWith("node:http")
+        ? false
+        : "the Express and Fastify doors do not follow the handler (tracksHandler: false at src/http/express-door.ts:26 and src/http/fastify.ts:35; documented as a limitation for Express): the slot is given back when the response ends, so a handler still running after it answered does not count and more than `concurrency` handlers run at once",
+    }, async () => {
+      const admission = new Admission({ concurrency: 1, queue: 1 });
+      const gate = deferred();
+      let calls = 0;
+      let running = 0;
+      let max = 0;
+      const s = await door.start(admission, async ({ end }) => {
+        calls++;
+        max = Math.max(max, ++running);
+        end("early");
+        if (calls === 1) await gate.promise;
+        running--;
+      });
+      try {
+        assert.equal((await fetchReply(s.port, { path: "/a" })).body, "early");
+        const b = fetchReply(s.port, { path: "/b" });
+        await settle(30);
+        assert.equal(calls, 1, "b waits: a's handler is still running");
+        gate.resolve();
+        await b;
+        assert.equal(max, 1, `handlers running at once: ${max}`);
+      } finally {
+        gate.resolve();
+        await s.close();
+      }
+    });
+
     test("close({ signal }): new requests 503 at once; admitted and queued go on; at the abort the handlers' signals fire", T, async () => {
       const admission = new Admission({ concurrency: 1, queue: 2 });
       const h = holdingRoute();

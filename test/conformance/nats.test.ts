@@ -133,6 +133,36 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     await done;
   });
 
+  test("room is the pool's free room: slots taken by other work are not asked for", T, async () => {
+    const q = await workQueue("shared");
+    await publishN(q.subject, 20);
+    const pool = new Pool({ concurrency: 4 });
+    const busy = deferred();
+    for (let i = 0; i < 3; i++) await pool.submit(() => busy.promise); // 3 of 4 slots taken by other work
+    const ac = stopper();
+    const gate = deferred();
+    let started = 0;
+    const done = consumeJetStream(q.consumer, {
+      pool,
+      signal: ac.signal,
+      handler: async () => {
+        started++;
+        await gate.promise;
+      },
+    });
+    await until(() => started === 1, "one handler in the one free slot");
+    for (let i = 0; i < 5; i++) {
+      const info = await jsm.consumers.info(q.name, q.durable);
+      assert.ok(info.delivered.consumer_seq <= 1, `delivered ${info.delivered.consumer_seq} with room for 1`);
+      await new Promise<void>((r) => setTimeout(r, 20));
+    }
+    busy.resolve();
+    gate.resolve();
+    await until(() => pool.stats.completed >= 23, "all handled");
+    ac.abort();
+    await done;
+  });
+
   test("an abort while handlers run resolves only after the work in flight settled", T, async () => {
     const q = await workQueue("drain");
     await publishN(q.subject, 5);

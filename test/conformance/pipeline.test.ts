@@ -392,6 +392,28 @@ describe("pipeline.stats: { stages: [{ name, in, out, dropped, errors, busyMs, b
   });
 });
 
+describe("the bound: items alive in a pipeline", () => {
+  test("a stalled consumer stalls the source: items pulled stay within the buffers, concurrencies and batch sizes", T, async () => {
+    const src = countedAsync();
+    const p = pipeline(
+      src.it,
+      map(async (x: number) => x, { concurrency: 3, buffer: 2 }),
+      filter(() => true, { buffer: 1 }),
+      batch({ size: 4, buffer: 1 }),
+    );
+    const it = p[Symbol.asyncIterator]();
+    await it.next();
+    await settle(50);
+    const pulled = src.pulled();
+    await settle(50);
+    assert.equal(src.pulled(), pulled, "nothing more is pulled while the consumer stalls");
+    // source link (default 16) + pump 1 + map 3 + 2 + filter 1 + 1 + batch 4 + one batch buffered (4) + one batch waiting (4) + the batch taken (4)
+    assert.ok(pulled <= 16 + 1 + 3 + 2 + 1 + 1 + 4 + 4 + 4 + 4, `pulled ${pulled}`);
+    await it.return?.();
+    assert.ok(src.closed());
+  });
+});
+
 describe("stage factories", () => {
   test("map(fn, { concurrency = 1 }): fn(item, signal); at most one call at a time by default", T, async () => {
     let running = 0;
@@ -600,6 +622,27 @@ describe("merge, fanOut, partition", () => {
     assert.deepEqual(all, range(100), "each item exactly once");
     assert.ok(got.every((m) => m.length > 0), "every lane took some");
     assertBadOption(() => fanOut(range(3), 0), RangeError, "n");
+  });
+
+  test("fanOut: each item goes to whichever lane is free (a slow lane takes fewer)", T, async () => {
+    const [slow, fast] = fanOut(range(60), 2);
+    const got = { slow: 0, fast: 0 };
+    await Promise.all([
+      (async () => {
+        for await (const _ of slow!) {
+          got.slow++;
+          await new Promise<void>((r) => setTimeout(r, 10));
+        }
+      })(),
+      (async () => {
+        for await (const _ of fast!) {
+          got.fast++;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      })(),
+    ]);
+    assert.equal(got.slow + got.fast, 60);
+    assert.ok(got.fast > got.slow * 2, `fast lane ${got.fast}, slow lane ${got.slow}`);
   });
 
   test("partition(source, keyOf, n): an array of n; same key same lane; order kept per key", T, async () => {

@@ -162,6 +162,35 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
     await done;
   });
 
+  test("room is the pool's free room: slots taken by other work are not read for", T, async () => {
+    const stream = key("shared");
+    for (let i = 0; i < 20; i++) await redis.xadd(stream, "*", "i", String(i));
+    const pool = new Pool({ concurrency: 4 });
+    const busy = deferred();
+    for (let i = 0; i < 3; i++) await pool.submit(() => busy.promise);
+    const ac = stopper();
+    const gate = deferred();
+    let started = 0;
+    const done = consumeRedisStream(redis, {
+      stream, group: "g", consumer: "c1", pool, signal: ac.signal,
+      handler: async () => {
+        started++;
+        await gate.promise;
+      },
+    });
+    await until(() => started === 1, "one handler in the one free slot");
+    for (let i = 0; i < 5; i++) {
+      const p = await pendingCount(stream, "g");
+      assert.ok(p <= 1, `read ${p} with room for 1`);
+      await new Promise<void>((r) => setTimeout(r, 20));
+    }
+    busy.resolve();
+    gate.resolve();
+    await eventually(async () => (await redis.xlen(stream)) === 0, "all done");
+    ac.abort();
+    await done;
+  });
+
   test("room under maxLength comes back as consumers finish; nothing unread (or failed) is deleted", T, async () => {
     const stream = key("backlog");
     const sink = new RedisStreamSink(redis, { stream, maxLength: 2 });
