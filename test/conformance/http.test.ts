@@ -10,7 +10,8 @@ import express from "express";
 import Fastify from "fastify";
 import { AdaptiveLimit, KeyedRateLimiter } from "../../src/flow/index.js";
 import { VirtualClock } from "../../src/testing/index.js";
-import { Admission, fastifyAdmission } from "../../src/http/index.js";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { Admission, fastifyAdmission, fetchWithRetry } from "../../src/http/index.js";
 import { assertRefusal, closeServer, fetchReply, headOnly, listenOn } from "./http-client.js";
 import { assertBadOption, deferred, settle, until } from "./helpers.js";
 
@@ -577,5 +578,79 @@ describe("Admission: the engine (node:http door)", () => {
   test("close() with a bad signal rejects with a TypeError naming it", T, async () => {
     const admission = new Admission({ concurrency: 1 });
     await assert.rejects(admission.close({ signal: "soon" as never }), (e) => e instanceof TypeError && /signal/.test((e as Error).message));
+  });
+});
+
+describe("issue 14: what the issue promises beyond DESIGN's lines", () => {
+  async function serve(admission: Admission, route: Route): Promise<number> {
+    const server = createServer(admission.handler((req, res, signal) => route({ signal, url: req.url ?? "/", end: (b) => res.end(b) })));
+    const port = await listenOn(server);
+    toClose.push(() => closeServer(server));
+    return port;
+  }
+
+  test("a refusal is published on node:diagnostics_channel (sluice:admission-reject)", T, async () => {
+    const admission = new Admission({ concurrency: 1, name: "conf-dc" });
+    const h = holdingRoute();
+    const port = await serve(admission, h.route);
+    const seen: unknown[] = [];
+    const onMessage = (m: unknown): void => void seen.push(m);
+    subscribe("sluice:admission-reject", onMessage);
+    try {
+      const first = fetchReply(port);
+      await until(() => h.calls() === 1, "admitted");
+      assertRefusal(await fetchReply(port), 503);
+      assert.equal(seen.length, 1);
+      assert.equal((seen[0] as { reason?: string }).reason, "queueFull");
+      h.release();
+      await first;
+    } finally {
+      unsubscribe("sluice:admission-reject", onMessage);
+    }
+  });
+
+  test("the IETF RateLimit headers are off by default", T, async () => {
+    const limiter = new KeyedRateLimiter<string>({ rate: 1, burst: 1, maxKeys: 10 });
+    const admission = new Admission({ concurrency: 2, quota: { limiter, key: () => "k" } });
+    const port = await serve(admission, ({ end }) => end("ok"));
+    const ok = await fetchReply(port);
+    const refused = await fetchReply(port);
+    assertRefusal(refused, 429);
+    for (const r of [ok, refused]) for (const h of Object.keys(r.headers)) assert.doesNotMatch(h, /^ratelimit/i, `header ${h}`);
+  });
+
+  test("a 429 is answered before the body is read, too", T, async () => {
+    const limiter = new KeyedRateLimiter<string>({ rate: 0.1, burst: 1, maxKeys: 10 });
+    const admission = new Admission({ concurrency: 2, quota: { limiter, key: () => "k" } });
+    const port = await serve(admission, ({ end }) => end("ok"));
+    assert.equal((await fetchReply(port)).status, 200);
+    const r = await headOnly(port, 5_000_000);
+    assert.equal(r.status, 429);
+    assert.match(r.headers["retry-after"] ?? "", /^[1-9][0-9]*$/);
+  });
+
+  test("fetchWithRetry honours a 503's Retry-After (waits at least that long) and gets through", T, async () => {
+    const admission = new Admission({ concurrency: 1, retryAfter: 1, retryAfterJitter: 0 });
+    const h = holdingRoute();
+    const port = await serve(admission, h.route);
+    const first = fetchReply(port, { path: "/hold" });
+    await until(() => h.calls() === 1, "admitted");
+    const clock = new VirtualClock();
+    const waits: number[] = [];
+    const res = fetchWithRetry(`http://127.0.0.1:${port}/retry`, {}, {
+      attempts: 3, clock, retryAfterJitter: 0,
+      onRetry: (e) => void waits.push(e.delayMs),
+    });
+    await until(() => waits.length === 1, "the first attempt refused");
+    assert.ok(waits[0]! >= 1000, `waited ${waits[0]} ms for Retry-After: 1`);
+    h.release(); // the slot frees before the retry
+    await first;
+    await until(() => admission.inFlight === 0, "slot free");
+    const sent = h.calls();
+    await clock.advanceAsync(waits[0]!);
+    await until(() => h.calls() === sent + 1, "retried after the wait");
+    h.release();
+    const r = await res;
+    assert.equal(r.status, 200);
   });
 });
