@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Readable, Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { BusyError, Channel, ChannelClosedError } from "../../src/index.js";
-import { RateLimiter } from "../../src/flow/index.js";
+import { AdaptiveLimit, RateLimiter } from "../../src/flow/index.js";
 import { VirtualClock } from "../../src/testing/index.js";
 import {
   Broadcast, LaggedError, Pipeline, batch, fanOut, filter, flatMap, map, merge, partition, pipeline, rateLimit, tap,
@@ -350,6 +350,25 @@ describe("Pipeline: cleanup with a Channel source and a user stage", () => {
   });
 });
 
+describe("an already-aborted signal wins over every other outcome (core rule)", () => {
+  test("run() on an already-consumed pipeline with an already-aborted signal rejects with signal.reason", {
+    ...T,
+    todo: "src/pipeline/pipeline.ts:369 run() calls start() -> claim() before looking at the signal: it throws Error(\"a pipeline runs once\") instead of rejecting with signal.reason",
+  }, async () => {
+    const p = pipeline([1], map((x: number) => x));
+    await p.run();
+    const reason = new Error("aborted");
+    await assert.rejects(p.run({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  });
+
+  test("publish on a closed Broadcast with an already-aborted signal rejects with signal.reason", T, async () => {
+    const b = new Broadcast<number>();
+    b.close();
+    const reason = new Error("aborted");
+    await assert.rejects(b.publish(1, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  });
+});
+
 describe("pipeline.stats: { stages: [{ name, in, out, dropped, errors, busyMs, blockedMs }] }", () => {
   test("exact shape, one entry per stage in order, zeros before the run", T, () => {
     const p = pipeline(range(3), map((x: number) => x), filter(() => true), tap(() => {}));
@@ -474,6 +493,19 @@ describe("stage factories", () => {
     assert.ok(calls <= 1 + 2 + 1, `calls while stalled: ${calls}`);
     await it.return?.();
     assertNothingParked("after return()");
+  });
+
+  test("map({ concurrency: ConcurrencyLimit }): an AdaptiveLimit drives the stage; never more than its limit", T, async () => {
+    const limit = new AdaptiveLimit({ algorithm: "aimd", initialLimit: 3, minLimit: 1, maxLimit: 3 });
+    let running = 0;
+    let max = 0;
+    await pipeline(range(30), map(async (x: number) => {
+      max = Math.max(max, ++running);
+      await new Promise<void>((r) => setTimeout(r, 1));
+      running--;
+      return x;
+    }, { concurrency: limit })).run();
+    assert.ok(max >= 1 && max <= 3, `max ${max}`);
   });
 
   test("map: bad options throw RangeError/TypeError naming the option", T, () => {
@@ -643,6 +675,26 @@ describe("merge, fanOut, partition", () => {
     ]);
     assert.equal(got.slow + got.fast, 60);
     assert.ok(got.fast > got.slow * 2, `fast lane ${got.fast}, slow lane ${got.slow}`);
+  });
+
+  test("fanOut: when every lane has broken out, the source is closed; nothing parked", T, async () => {
+    const src = countedAsync();
+    const lanes = fanOut(src.it, 2);
+    await Promise.all(lanes.map(async (lane) => {
+      let n = 0;
+      for await (const _ of lane) if (++n === 3) break;
+    }));
+    await until(() => src.closed(), "the source closed");
+    assertNothingParked("after every fanOut lane broke out");
+  });
+
+  test("merge: break closes every source", T, async () => {
+    const a = countedAsync();
+    const b = countedAsync();
+    let n = 0;
+    for await (const _ of merge(a.it, b.it)) if (++n === 5) break;
+    await until(() => a.closed() && b.closed(), "both sources closed");
+    assertNothingParked("after break out of merge");
   });
 
   test("partition(source, keyOf, n): an array of n; same key same lane; order kept per key", T, async () => {

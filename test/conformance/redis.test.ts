@@ -318,6 +318,17 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
     assert.equal(await redis.xlen(stream), 1);
   });
 
+  test("an already-aborted signal wins over bad options (rejects with signal.reason)", {
+    ...T,
+    todo: "src/redis/redis-stream-source.ts:168 consumeRedisStream validates the options (new RedisStreamSource) before looking at the signal (consumeJetStream looks at the signal first)",
+  }, async () => {
+    const reason = new Error("already");
+    await assert.rejects(
+      consumeRedisStream(redis, { stream: key("pre2"), group: "g", consumer: "c", pool: new Pool({ concurrency: 1 }), signal: AbortSignal.abort(reason), handler: () => {}, claimIdleMs: -1 }),
+      (e) => e === reason,
+    );
+  });
+
   test("bad options reject with TypeError/RangeError naming the option", T, async () => {
     const base = { stream: key("opts"), group: "g", consumer: "c", pool: new Pool({ concurrency: 1 }), handler: () => {}, signal: AbortSignal.timeout(5000) };
     const cases: [Record<string, unknown>, string][] = [
