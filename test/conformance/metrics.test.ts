@@ -316,6 +316,22 @@ describe("the sluice bin", () => {
     });
   }
 
+  for (const [demo, args, todo] of jsonRuns) {
+    test(`sluice demo ${demo} --report FILE writes a self-contained HTML file`, { ...T, todo }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "sluice-conf-"));
+      try {
+        const file = join(dir, "report.html");
+        const r = await sluice(["demo", demo, "--report", file, ...args]);
+        assert.equal(r.code, 0, r.stderr.slice(-2000));
+        const html = readFileSync(file, "utf8");
+        assert.match(html, /^\s*<!doctype html>/i);
+        assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//i, "nothing loaded from the network");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
   test("sluice demo oom --dashboard serves the run live (its URL on stderr) and still ends", T, async () => {
     const r = await sluice(["demo", "oom", "--dashboard", "--json", "--duration", "2"]);
     assert.equal(r.code, 0, r.stderr.slice(-2000));
