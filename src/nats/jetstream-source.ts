@@ -19,7 +19,9 @@
  *  - While a message is held longer than `workingMs` (half the consumer's `ack_wait` by default),
  *    `working()` is sent for it, so long tasks are not redelivered under a live consumer.
  *  - Once the signal aborts: no new fetch; open fetches are closed; messages already delivered but
- *    not started are nak'ed; the promise resolves when every held message has settled.
+ *    not started are nak'ed; work that settles from then on is acked with confirmation
+ *    (`ackAck`); the promise resolves when every held message has settled and the connection
+ *    flushed, so the server has applied those acks by then.
  */
 import type { Consumer, ConsumerInfo, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { jetstream } from "@nats-io/jetstream";
@@ -28,6 +30,7 @@ import type { Pool } from "../flow/pool.js";
 import { defaultRetryIf, type Jitter } from "../flow/retry.js";
 import { PoolClosedError } from "../flow/errors.js";
 import { observe } from "../core/registry.js";
+import { isFatal, missingConsumer } from "./fatal.js";
 import { checkDuration, checkFunction, checkInteger, checkName, checkOptions, checkSignal } from "../core/validate.js";
 
 /** How the delay of a `nak` grows with the delivery count (as `retry`'s backoff does). */
@@ -305,12 +308,20 @@ class JetStreamSource {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;
       }
+      await this.#flush();
     } finally {
       clearInterval(ticker);
       signal?.removeEventListener("abort", onAbort);
     }
     if (this.#fatal !== undefined) throw this.#fatal;
     return this.stats;
+  }
+
+  /** Sends what the connection buffered (the last acks and naks) before the source resolves; best effort. */
+  async #flush(): Promise<void> {
+    const nc = connectionOf(this.#consumer) as { flush?: () => Promise<void>; isClosed?: () => boolean } | undefined;
+    if (typeof nc?.flush !== "function" || nc.isClosed?.() === true) return;
+    await nc.flush().catch(() => undefined);
   }
 
   /**
@@ -386,7 +397,7 @@ class JetStreamSource {
       this.#fetchFailures = 0;
     } catch (e) {
       this.#fetchErrors++;
-      const fatal = isFatal(e) ? e : this.#stopping ? undefined : await this.#missing();
+      const fatal = isFatal(e) ? e : this.#stopping ? undefined : await missingConsumer(this.#consumer);
       if (fatal !== undefined) {
         this.#stop(fatal);
       } else if (!this.#stopping) {
@@ -401,19 +412,6 @@ class JetStreamSource {
       this.#requested -= left;
       this.#openFetches--;
       this.#kick();
-    }
-  }
-
-  /**
-   * After a fetch failed for no stated reason (a fetch of a deleted consumer only misses its
-   * heartbeats): the error saying the consumer or its stream is gone, else undefined.
-   */
-  async #missing(): Promise<unknown> {
-    try {
-      await this.#consumer.info();
-      return undefined;
-    } catch (e) {
-      return isFatal(e) ? e : undefined;
     }
   }
 
@@ -454,7 +452,9 @@ class JetStreamSource {
         failure = e;
       }
       if (ok) {
-        if (this.#confirmAcks) {
+        // Once stopping, acks are confirmed: when the promise resolves, the server has applied
+        // them (and, in order, every ack this connection sent before them).
+        if (this.#confirmAcks || this.#stopping) {
           try {
             await msg.ackAck();
             this.#acked++;
@@ -566,11 +566,4 @@ class JetStreamSource {
       }
     }
   }
-}
-
-/** Errors after which fetching again cannot help: a closed connection, a deleted consumer or stream. */
-function isFatal(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === "ClosedConnectionError" || error.name === "ConsumerNotFoundError" || error.name === "StreamNotFoundError") return true;
-  return ["consumer not found", "stream not found", "consumer deleted", "closed connection"].includes(error.message);
 }
