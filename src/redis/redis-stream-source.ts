@@ -331,6 +331,7 @@ class RedisStreamSource {
   }
 
   #connected(): boolean {
+    if (this.#redis.status === "wait") this.#redis.connect().catch(() => {}); // a lazyConnect client: errors surface as its status
     if (this.#redis.status !== "ready") return false;
     if (this.#reader === null) {
       const override: Partial<RedisOptions> = { enableOfflineQueue: false, lazyConnect: false };

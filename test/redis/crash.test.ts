@@ -3,7 +3,8 @@
  * processed entry idempotently in a Redis set, SIGKILLed at random moments mid-work and
  * restarted (half the time under the same name, which recovers its own pending entries; half
  * under a new name, so the live consumers claim the dead one's entries). At the end: nothing
- * lost, and no more duplicates than the entries in flight at the kills, counted on the server.
+ * lost, no more duplicates than the entries in flight at the kills, counted on the server, and
+ * the dead consumers' names pruned from the group.
  *
  * Size: SLUICE_REDIS_CRASH_N (default 5000 here; `npm run test:crash:redis` runs 100 000).
  */
@@ -73,6 +74,15 @@ test(`crash: ${N} entries, consumers SIGKILLed ${KILLS} times mid-work: 0 lost, 
       start(kill % 2 === 0 ? victim : `n${++generation}`);
     }
     await until(async () => (await redis.scard(set)) === N, `all ${N} recorded`, Math.max(60_000, N * 3), 50);
+    // the dead consumers' names are pruned from the group: it lists only live ones (a live one
+    // that never received an entry is not listed at all: Redis creates a consumer at its first)
+    const live = new Set(children.keys());
+    await until(
+      async () => ((await redis.xinfo("CONSUMERS", stream, group)) as string[][]).every((c) => live.has(c[c.indexOf("name") + 1] as string)),
+      `the group listing only live consumers (${[...live].join(", ")})`,
+      6 * CLAIM_IDLE_MS,
+      50,
+    );
     for (const [name, child] of children) {
       child.kill("SIGTERM");
       const [code] = (await exits.get(name)) as [number | null];

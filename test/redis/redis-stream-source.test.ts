@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { Pool, PoolClosedError } from "../../src/flow/index.js";
 import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/index.js";
 import type { RedisStreamEntry } from "../../src/redis/index.js";
-import { cleanup, connect, deferred, prefix, until } from "./helpers.js";
+import { cleanup, connect, deferred, prefix, until, REDIS_HOST, REDIS_PORT } from "./helpers.js";
 import { observed } from "../../src/core/registry.js";
 
 /** The group's pending entries: total, and per consumer. */
@@ -443,6 +443,24 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     assert.equal(handled, 1, "the entry in flight finished; nothing more was read");
     assert.equal(await redis.xlen(stream), 4, "the unread entries stay in the stream");
     assert.equal((await pendingOf(redis, stream, group)).total, 0);
+  });
+
+  test("a lazyConnect client that has not connected yet is connected by the source", async () => {
+    const { stream, group } = names();
+    await fill(redis, stream, 2);
+    const lazy = new Redis({ host: REDIS_HOST, port: REDIS_PORT, enableOfflineQueue: false, lazyConnect: true });
+    lazy.on("error", () => {});
+    try {
+      assert.equal(lazy.status, "wait");
+      const ac = track();
+      let handled = 0;
+      const run = consume(lazy, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, blockMs: 20, handler: () => void handled++ });
+      await until(() => handled === 2, "both handled");
+      ac.abort();
+      assert.equal((await run).completed, 2);
+    } finally {
+      lazy.disconnect();
+    }
   });
 
   test("a stream with a second consumer group is refused (it is consumed as a work queue)", async () => {
