@@ -36,7 +36,7 @@ export function dashboardPage(title: string, maxPoints: number): string {
   .figures { display: flex; flex-wrap: wrap; gap: 4px 16px; color: var(--muted); font-variant-numeric: tabular-nums; margin-bottom: 6px; }
   .figures b { color: var(--fg); font-weight: 600; }
   .bar { height: 6px; background: var(--line); border-radius: 3px; overflow: hidden; margin: 2px 0 8px; }
-  .bar > div { height: 100%; background: #2e90fa; width: 0; transition: width .3s; }
+  .bar > div { height: 100%; background: #2e90fa; width: 0; }
   .bar.hot > div { background: #f04438; }
   .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
   .charts .title { font-size: 12px; color: var(--muted); }

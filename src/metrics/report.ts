@@ -74,6 +74,8 @@ export interface Report {
 
 export const MAX_POINTS = 2000;
 export const MAX_BARS = 200;
+/** Characters of a bar's label drawn (the whole label is its tooltip and its `data-bar`). */
+const MAX_LABEL = 36;
 const COLORS = ["#d92d20", "#1570ef", "#039855", "#f79009", "#7a5af8", "#475467", "#dd2590", "#0e9384"];
 
 const esc = (s: string): string =>
@@ -172,7 +174,8 @@ function barChart(chart: ReportBarChart): string {
       y += ROW;
     }
     const w = (b.value / max) * (W - L - R);
-    parts.push(`<text x="${L - 8}" y="${y + 14}" text-anchor="end">${esc(b.label)}</text>`);
+    const shown = b.label.length > MAX_LABEL ? `${b.label.slice(0, MAX_LABEL - 1)}…` : b.label;
+    parts.push(`<text x="${L - 8}" y="${y + 14}" text-anchor="end">${esc(shown)}<title>${esc(b.label)}</title></text>`);
     parts.push(`<rect x="${L}" y="${y + 2}" width="${Math.max(1, w).toFixed(1)}" height="${ROW - 5}" rx="2" fill="${b.highlight === true ? COLORS[0] : "#98a2b3"}" data-bar="${esc(b.label)}" data-group="${esc(b.group ?? "")}" data-value="${b.value}"><title>${esc(b.label)}: ${esc(fmt(b.value))} ${esc(chart.unit)}</title></rect>`);
     parts.push(`<text x="${(L + w + 6).toFixed(1)}" y="${y + 14}">${esc(fmt(b.value))}</text>`);
     y += ROW;

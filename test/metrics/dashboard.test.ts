@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
+import fc from "fast-check";
 import { Channel } from "../../src/index.js";
+import { History } from "../../src/metrics/history.js";
 import { createDashboard, serveDashboard, type Frame, type SnapshotEntry } from "../../src/metrics/index.js";
 
 /** Reads server-sent events from `url` until `count` events arrived (bounded by the test timeout). */
@@ -157,5 +159,36 @@ describe("dashboard over HTTP", () => {
     assert.throws(() => createDashboard({ maxViewers: 0 }), RangeError);
     assert.throws(() => createDashboard({ source: 1 as never }), TypeError);
     await assert.rejects(serveDashboard({ port: -1 }), RangeError);
+  });
+
+  it("history: each rate is the counter's growth over the seconds between frames; null at first and when it went back (randomized)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ dt: fc.integer({ min: 1, max: 5000 }), sent: fc.integer({ min: 0, max: 1000 }), present: fc.boolean() }), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 1, max: 10 }),
+        (steps, maxFrames) => {
+          const h = new History(maxFrames, 8);
+          let t = 1_000_000;
+          let prev: { t: number; sent: number } | undefined;
+          for (const step of steps) {
+            t += step.dt;
+            const entries: SnapshotEntry[] = step.present ? [{ kind: "channel", name: "c", named: true, sent: step.sent, length: 0, capacity: 1 }] : [];
+            const frame = h.add(entries, t);
+            assert.ok(h.frames.length <= maxFrames);
+            if (!step.present) {
+              assert.equal(frame.boundaries.length, 0);
+              prev = undefined;
+              continue;
+            }
+            const b = frame.boundaries[0]!;
+            const expected = prev === undefined || step.sent < prev.sent ? null : (step.sent - prev.sent) / ((t - prev.t) / 1000);
+            assert.equal(b.sentRate, expected);
+            assert.equal(b.droppedRate, null, "a channel drops nothing: no rate at all, not a false zero");
+            prev = { t, sent: step.sent };
+          }
+        },
+      ),
+      { numRuns: 200, seed: 16 },
+    );
   });
 });
