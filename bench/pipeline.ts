@@ -7,7 +7,8 @@
  * `stream.pipeline` with object-mode Transforms, `streaming-iterables`, and sluice.
  *
  * W7-map: n items through an `async (x) => x + 1` function under concurrency 16: sixteen
- * workers pulling from one shared iterator (the floor) against `map(fn, { concurrency: 16 })`.
+ * workers pulling from one shared iterator and recording each result (the floor) against
+ * `map(fn, { concurrency: 16 })`, consumed with `for await` or recorded in a `tap` and `run()`.
  *
  * Every run checks its output (count and sum) and fails the process otherwise. The source ticks
  * the heap sampler once per item, the same for every implementation.
@@ -15,7 +16,7 @@
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline as streamPipeline } from "node:stream/promises";
 import * as si from "streaming-iterables";
-import { batch, filter, map, pipeline } from "../src/pipeline/index.js";
+import { batch, filter, map, pipeline, tap } from "../src/pipeline/index.js";
 import { tick } from "./heap.js";
 import { W7_BATCH, W7_CONCURRENCY } from "./workloads.js";
 
@@ -166,6 +167,18 @@ async function sluiceMap(n: number, ordered: boolean): Promise<Record<string, nu
   return checkMap(n, count, sum);
 }
 
+/** The same with the results recorded in a `tap` and the pipeline run to the end (no `for await` hop per item). */
+async function sluiceMapRun(n: number, ordered: boolean): Promise<Record<string, number>> {
+  let count = 0;
+  let sum = 0;
+  const record = (v: number): void => {
+    count++;
+    sum += v;
+  };
+  await pipeline(syncSource(n), map(work, { concurrency: W7_CONCURRENCY, ordered }), tap(record)).run();
+  return checkMap(n, count, sum);
+}
+
 function checkMap(n: number, count: number, sum: number): Record<string, number> {
   const want = (n * (n - 1)) / 2 + n;
   if (count !== n || sum !== want) fail(`map: ${count} results (sum ${sum}), expected ${n} (sum ${want})`);
@@ -182,6 +195,10 @@ export async function runPipelineWorkload(workloadId: string, impl: string, n: n
         return sluiceMap(n, true);
       case "sluice-map-unordered":
         return sluiceMap(n, false);
+      case "sluice-map-run":
+        return sluiceMapRun(n, true);
+      case "sluice-map-run-unordered":
+        return sluiceMapRun(n, false);
       default:
         throw new Error(`bench: W7-map has no implementation ${impl}`);
     }

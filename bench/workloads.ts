@@ -228,6 +228,8 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
       { id: "workers", label: `floor: ${W7_CONCURRENCY} workers pulling from one iterator` },
       { id: "sluice-map", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY} }) (ordered)` },
       { id: "sluice-map-unordered", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY}, ordered: false })` },
+      { id: "sluice-map-run", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY} }), tap(record), run()` },
+      { id: "sluice-map-run-unordered", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY}, ordered: false }), tap(record), run()` },
     ],
   },
 ];

@@ -15,6 +15,17 @@ import { runSession } from "./session.js";
 
 export { UsageError } from "./options.js";
 
+/**
+ * The demo's own flags, for `sluice demo orders --help` (the CLI takes `--json`, `--report`,
+ * `--dashboard` itself).
+ */
+export const usage = `${USAGE.split("\n")
+  .slice(1)
+  .filter((l) => !l.startsWith("  --json"))
+  .join("\n")
+  .replace("(default 20000)", "(default 5000)")
+  .replace("(default orders; created if missing)", "(default: a fresh one, dropped at the end)")}\n`;
+
 /** Messages in the demo's load unless `--orders` says otherwise. */
 const DEMO_ORDERS = 5000;
 
@@ -28,7 +39,7 @@ const DEMO_ORDERS = 5000;
 export const main: DemoMain = async ({ args, out, signal }): Promise<DemoResult> => {
   const parsed = parseCli(["--orders", String(DEMO_ORDERS), ...args]);
   if (parsed === "help") {
-    out(USAGE.replace("npm run orders --", "sluice demo orders"));
+    out(`usage: sluice demo orders [options]\n${usage}`);
     return { demo: "orders", title: "Seed 001's order service on PostgreSQL", ok: true, verdict: "usage printed", figures: {}, charts: [] };
   }
   const o = { ...parsed, drop: parsed.drop || parsed.table === undefined };

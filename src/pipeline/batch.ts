@@ -60,7 +60,10 @@ class BatchStage<T> extends Stage<T, T[]> {
       bs.items = [];
       c.out++;
       const d = r.deliver(b, m);
-      if (d !== undefined) await d;
+      if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
     };
     for (;;) {
       if (signal.aborted) throw signal.reason;

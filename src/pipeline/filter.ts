@@ -50,7 +50,10 @@ class FilterStage<T> extends Stage<T, T> {
       }
       c.out++;
       const d = r.deliver(v, m);
-      if (d !== undefined) await d;
+      if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
     }
     m.end();
   }

@@ -59,7 +59,10 @@ class FlatMapStage<I, O> extends Stage<I, O> {
           if (signal.aborted) throw signal.reason;
           c.out++;
           const d = r.deliver(n.value, m);
-          if (d !== undefined) await d;
+          if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
         }
       } catch (e) {
         if (!finished && typeof it.return === "function") {

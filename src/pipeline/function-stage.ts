@@ -36,7 +36,10 @@ export class FunctionStage<I, O> extends Stage<I, O> {
         if (signal.aborted) throw signal.reason;
         c.out++;
         const d = r.deliver(n.value, m);
-        if (d !== undefined) await d;
+        if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
       }
     } finally {
       if (!done && typeof it.return === "function") {

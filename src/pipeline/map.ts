@@ -85,17 +85,21 @@ class MapStage<I, O> extends Stage<I, O> {
     let nextOut = 0;
     let emitting = false;
     const waiters: (() => void)[] = [];
-    const wake = (): void => {
+    const wakeAll = (): void => {
       for (let w = waiters.shift(); w !== undefined; w = waiters.shift()) w();
     };
-    signal.addEventListener("abort", wake, { once: true });
+    const wake = (): void => waiters.shift()?.(); // one slot freed: one worker may take an item
+    signal.addEventListener("abort", wakeAll, { once: true });
     // Hands on the results ready at the head of the window, in order (one worker at a time).
     const drain = async (m: Meter): Promise<void> => {
       emitting = true;
       try {
         for (let e = ring[nextOut % n]; e !== undefined; e = ring[nextOut % n]) {
           ring[nextOut % n] = undefined;
-          if (e !== HOLE) await this.#handOn(r, m, e.v);
+          if (e !== HOLE) {
+            const d = this.#handOn(r, m, e.v);
+            if (d !== undefined) await d;
+          }
           nextOut++;
           wake();
         }
@@ -148,7 +152,8 @@ class MapStage<I, O> extends Stage<I, O> {
         }
         c.busyMs += now() - t;
         if (!ordered) {
-          await this.#handOn(r, m, v);
+          const d = this.#handOn(r, m, v);
+          if (d !== undefined) await d;
           continue;
         }
         ring[seq % n] = { v };
@@ -156,22 +161,24 @@ class MapStage<I, O> extends Stage<I, O> {
       }
     };
     const results = await Promise.allSettled(Array.from({ length: n }, worker));
-    signal.removeEventListener("abort", wake);
+    signal.removeEventListener("abort", wakeAll);
     const failed = results.find((x): x is PromiseRejectedResult => x.status === "rejected");
     if (failed !== undefined) throw failed.reason;
   }
 
-  /** Hands one result on: a routed failure to the dead-letter channel, a value downstream. */
-  async #handOn(r: StageRun<I, O>, m: Meter, v: unknown): Promise<void> {
+  /**
+   * Hands one result on: a routed failure to the dead-letter channel, a value downstream.
+   * Returns a promise only when that must wait (no promise, no async frame, on the fast path).
+   */
+  #handOn(r: StageRun<I, O>, m: Meter, v: unknown): Promise<void> | undefined {
     if (v instanceof Failed) {
       const f = v as Failed<I>;
       const letter: DeadLetter<I> = { item: f.item, error: f.error, stage: r.counters.name };
-      if (!this.deadLetter!.trySend(letter)) await m.sendWatched(this.deadLetter!, letter);
-      return;
+      return this.deadLetter!.trySend(letter) ? undefined : m.sendWatched(this.deadLetter!, letter);
     }
     r.counters.out++;
     const d = r.deliver(v as O, m);
-    if (d !== undefined) await d;
+    return d === undefined ? undefined : d.then(() => m.unblock());
   }
 
   async #serial(r: StageRun<I, O>): Promise<void> {
@@ -202,7 +209,10 @@ class MapStage<I, O> extends Stage<I, O> {
       }
       c.out++;
       const d = r.deliver(v, m);
-      if (d !== undefined) await d;
+      if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
     }
     m.end();
   }
@@ -253,7 +263,10 @@ class MapStage<I, O> extends Stage<I, O> {
         }
         c.out++;
         const d = r.deliver(v as O, m);
-        if (d !== undefined) await d;
+        if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
       }
     } finally {
       await results.return?.();

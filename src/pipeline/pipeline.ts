@@ -148,8 +148,15 @@ class Execution<T> {
         const r = st.step(v);
         if (r === SKIP) return undefined;
         if (isThenable(r)) {
-          // The step turned out async (or is sending a dead letter): finish this item from here.
-          return Promise.resolve(r).then((x) => (x === SKIP ? undefined : this.deliver(j, x, m)));
+          // The step turned out async (or is sending a dead letter): finish this item from here,
+          // the wait counted as blocked (the item is downstream's now).
+          m.block();
+          return Promise.resolve(r).then((x) => {
+            if (x === SKIP) return undefined;
+            const d = this.deliver(j, x, m);
+            if (d === undefined) return undefined;
+            return d; // the caller's unblock() covers this wait too
+          });
         }
         v = r;
         continue;
@@ -306,7 +313,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
       name === undefined
         ? []
         : this.counters.map((c) => {
-            const o = { name: `${name}/${c.name}`, get stats(): StageStats { return c.snapshot(); } };
+            const full = `${name}/${c.name}`;
+            const o = { name: full, get stats(): StageStats { return { ...c.snapshot(), name: full }; } };
             observe("pipeline-stage", o, true);
             return o;
           });

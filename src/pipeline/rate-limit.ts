@@ -30,7 +30,10 @@ class RateLimitStage<T> extends Stage<T, T> {
       const v = got.value;
       c.out++;
       const d = r.deliver(v, m);
-      if (d !== undefined) await d;
+      if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
     }
     m.end();
   }

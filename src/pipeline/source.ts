@@ -115,7 +115,7 @@ class IteratorSource<T> implements OpenSource<T> {
       if (r.done === true) break;
       if (forward !== undefined) {
         const d = forward(r.value);
-        if (d !== undefined) await d;
+        if (d !== undefined) await d; // the source's own wait is not in any stage's stats
       } else if (!link.trySend(r.value)) await link.send(r.value);
     }
     this.#finished = true;

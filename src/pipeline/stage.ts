@@ -236,19 +236,29 @@ export class Meter {
     return r;
   };
 
-  /** Waits for room in `output` (counted in `blockedMs`); rejects with ChannelClosedError if the link is closed under it. */
+  /**
+   * Starts waiting for room in `output` (rejects with ChannelClosedError if the link is closed
+   * under it); the caller calls `unblock()` once the promise settles, which counts the wait in
+   * `blockedMs`.
+   */
   send<T>(output: Channel<T>, value: T): Promise<void> {
+    this.block();
+    return output.send(value);
+  }
+
+  /** A wait for downstream begins now. */
+  block(): void {
     const t0 = this.now();
     if (this.busy) this.c.busyMs += t0 - this.t;
     this.t = t0;
-    return output.send(value).then(this.#unblock);
   }
 
-  readonly #unblock = (): void => {
+  /** The wait that `block()` began is over. */
+  unblock(): void {
     const t = this.now();
     this.c.blockedMs += t - this.t;
     this.t = t;
-  };
+  }
 
   /** Waits for room in a channel that is not a link (a dead-letter channel): with the run's signal. */
   async sendWatched<T>(ch: Channel<T>, value: T): Promise<void> {
@@ -258,7 +268,7 @@ export class Meter {
     try {
       await ch.send(value, this.opts);
     } finally {
-      this.#unblock();
+      this.unblock();
     }
   }
 

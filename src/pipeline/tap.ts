@@ -45,7 +45,10 @@ class TapStage<T> extends Stage<T, T> {
       }
       c.out++;
       const d = r.deliver(v, m);
-      if (d !== undefined) await d;
+      if (d !== undefined) {
+        await d;
+        m.unblock();
+      }
     }
     m.end();
   }

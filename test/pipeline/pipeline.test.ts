@@ -457,7 +457,7 @@ describe("pipeline: stats and registry", () => {
     await p.run();
     const mine = [...observed()].filter((o) => o.kind === "pipeline-stage" && o.boundary.name === "orders/double");
     assert.equal(mine.length, 1);
-    assert.equal((mine[0]!.boundary.stats as { in: number }).in, 3);
+    assert.deepEqual(mine[0]!.boundary.stats, { ...p.stats.stages[0]!, name: "orders/double" });
     const before = [...observed()].length;
     pipeline(range(3), map((x: number) => x));
     assert.equal([...observed()].length, before, "an unnamed pipeline registers nothing");
