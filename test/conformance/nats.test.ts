@@ -193,6 +193,29 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "in-flight messages acked, none left by the source");
   });
 
+  test("a long task is kept with working(): no redelivery past ack_wait while its handler runs (issue 15)", T, async () => {
+    const q = await workQueue("working", -1, { ack_wait: 1_000_000_000 }); // 1 s
+    await js.publish(q.subject, "long");
+    const ac = stopper();
+    const deliveries: number[] = [];
+    let finished = 0;
+    const done = consumeJetStream(q.consumer, {
+      pool: new Pool({ concurrency: 2 }),
+      signal: ac.signal,
+      handler: async (msg) => {
+        deliveries.push(msg.info.deliveryCount);
+        await new Promise<void>((r) => setTimeout(r, 2500));
+        finished++;
+      },
+    });
+    await until(() => finished === 1, "the long task finished", 20_000);
+    assert.deepEqual(deliveries, [1], "delivered once, not again after ack_wait");
+    await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "acked");
+    assert.equal((await jsm.consumers.info(q.name, q.durable)).num_redelivered, 0);
+    ac.abort();
+    await done;
+  });
+
   test("an already-aborted signal rejects with signal.reason and fetches nothing", T, async () => {
     const q = await workQueue("pre");
     await publishN(q.subject, 3);

@@ -7,9 +7,9 @@ import { Readable, Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { BusyError, Channel, ChannelClosedError } from "../../src/index.js";
 import { AdaptiveLimit, RateLimiter } from "../../src/flow/index.js";
-import { VirtualClock } from "../../src/testing/index.js";
+import { VirtualClock, useClock } from "../../src/testing/index.js";
 import {
-  Broadcast, LaggedError, Pipeline, batch, fanOut, filter, flatMap, map, merge, partition, pipeline, rateLimit, tap,
+  Broadcast, LaggedError, Pipeline, batch, type DeadLetter, fanOut, filter, flatMap, map, merge, partition, pipeline, rateLimit, tap,
   toReadable, toReadableStream, toWritable, toWritableStream,
 } from "../../src/pipeline/index.js";
 import {
@@ -569,6 +569,42 @@ describe("stage factories", () => {
     ch.close();
     assert.equal((await it.next()).done, true);
     assert.equal(clock.pending, 0);
+  });
+
+  test("batch's maxWaitMs is timed through the default clock seam (useClock), without a clock option", T, async () => {
+    const clock = new VirtualClock();
+    const restore = useClock(clock);
+    try {
+      const ch = new Channel<number>(4);
+      const it = pipeline(ch, batch({ size: 10, maxWaitMs: 50 }))[Symbol.asyncIterator]();
+      ch.trySend(7);
+      let got: IteratorResult<number[]> | undefined;
+      void it.next().then((r) => (got = r));
+      await settle();
+      assert.equal(got, undefined);
+      await clock.advanceAsync(50);
+      await until(() => got !== undefined, "the partial batch at 50 virtual ms");
+      assert.deepEqual(got!.value, [7]);
+      ch.close();
+      await it.return?.();
+    } finally {
+      restore();
+    }
+  });
+
+  test("a failing item may be routed to a dead-letter channel instead (issue 13): counted in errors, the run goes on", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(16);
+    const p = pipeline(range(10), map((x: number) => {
+      if (x % 4 === 0) throw new Error(`bad ${x}`);
+      return x;
+    }, { deadLetter: dead }));
+    const out = await collect(p);
+    assert.deepEqual(out, [1, 2, 3, 5, 6, 7, 9]);
+    const letters: DeadLetter<number>[] = [];
+    for (let r = dead.tryRecv(); r?.ok === true; r = dead.tryRecv()) letters.push(r.value);
+    assert.deepEqual(letters.map((l) => l.item), [0, 4, 8]);
+    assert.ok(letters.every((l) => l.error instanceof Error));
+    assert.equal(p.stats.stages[0]!.errors, 3);
   });
 
   test("batch: bad options name the option", T, () => {
