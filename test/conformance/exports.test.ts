@@ -95,3 +95,20 @@ test("after the build, every subpath export resolves, has its types, and exports
     }
   }
 });
+
+test("the published package carries what its `sluice` bin runs (npx sluice demo ... from an install)", {
+  timeout: 120_000,
+  todo: "package.json files is [dist, README.md]: bin/sluice.js spawns demo/cli.ts (not published) through tsx (a devDependency, not installed for users), so `npx sluice demo oom` fails outside this repository",
+}, async () => {
+  const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, maxBuffer: 1 << 24 });
+  const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { bin: Record<string, string>; dependencies?: Record<string, string> };
+  const bin = pkg.bin.sluice!.replace(/^\.\//, "");
+  assert.ok(files.includes(bin), `${bin} is published`);
+  const source = readFileSync(join(ROOT, bin), "utf8");
+  for (const m of source.matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)) {
+    const target = join("bin", m[1]!).replace(/\\/g, "/");
+    assert.ok(files.includes(target), `${target}, which the bin runs, is published`);
+  }
+  if (source.includes('import.meta.resolve("tsx")')) assert.ok(pkg.dependencies?.tsx !== undefined, "tsx, which the bin needs, is a dependency");
+});
