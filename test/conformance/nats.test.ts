@@ -12,7 +12,7 @@ import {
 import { BusyError } from "../../src/index.js";
 import { Pool } from "../../src/flow/index.js";
 import { JetStreamSink, consumeJetStream } from "../../src/nats/index.js";
-import { assertNothingParked, deferred, until } from "./helpers.js";
+import { assertNothingParked, deferred, settle, until } from "./helpers.js";
 
 const T = { timeout: 60_000 };
 const URL = process.env.NATS_URL ?? "127.0.0.1:4222";
@@ -336,6 +336,34 @@ describe("new JetStreamSink(js, { maxInFlight, timeoutMs }).publish(subject, dat
     const reason = new Error("no");
     await assert.rejects(sink.publish(q.subject, "x", { signal: AbortSignal.abort(reason) }), (e) => e === reason);
     assert.equal((await jsm.streams.info(q.name)).state.messages, 0);
+  });
+
+  test("an abort while waiting for an in-flight slot rejects with signal.reason and leaves nothing parked", T, async () => {
+    const subject = uniq("slow");
+    const sub = nc.subscribe(subject); // never answers: the first publish holds the only slot until its timeout
+    try {
+      const sink = new JetStreamSink(js, { maxInFlight: 1, timeoutMs: 1500 });
+      const first = sink.publish(subject, "a").catch((e: unknown) => e);
+      const ac = new AbortController();
+      const reason = new Error("gave up waiting");
+      const second = sink.publish(subject, "b", { signal: ac.signal });
+      await settle();
+      ac.abort(reason);
+      await assert.rejects(second, (e) => e === reason);
+      assertNothingParked("after an aborted wait for a slot");
+      assert.ok((await first) instanceof BusyError, "the first one timed out as BusyError");
+      assert.ok(Object.values(sink.stats).some((v) => v === 0), "stats readable");
+      assert.equal(sink.stats.inFlight, 0);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  test("publish: bad input rejects with a TypeError naming it", T, async () => {
+    const sink = new JetStreamSink(js);
+    await assert.rejects(sink.publish("" as string, "x"), (e) => e instanceof TypeError && /subject/.test((e as Error).message));
+    await assert.rejects(sink.publish("a.b", 42 as never), (e) => e instanceof TypeError && /data/.test((e as Error).message));
+    await assert.rejects(sink.publish("a.b", "x", { msgID: 7 as never }), (e) => e instanceof TypeError && /msgID/.test((e as Error).message));
   });
 
   test("bad options throw RangeError/TypeError naming the option", T, () => {

@@ -135,6 +135,15 @@ describe("new RedisStreamSink(redis, { stream, maxLength }).add(fields, { signal
     assert.equal(await redis.xlen(stream), 0);
   });
 
+  test("add: bad fields or a bad signal reject with a TypeError/RangeError naming them; nothing stored", T, async () => {
+    const stream = key("badfields");
+    const sink = new RedisStreamSink(redis, { stream, maxLength: 10 });
+    await assert.rejects(sink.add({}), (e) => (e instanceof TypeError || e instanceof RangeError) && /field/.test((e as Error).message));
+    await assert.rejects(sink.add({ a: {} as never }), (e) => e instanceof TypeError && /a|field|value/.test((e as Error).message));
+    await assert.rejects(sink.add({ a: 1 }, { signal: "soon" as never }), (e) => e instanceof TypeError && /signal/.test((e as Error).message));
+    assert.equal(await redis.xlen(stream), 0);
+  });
+
   test("bad options throw RangeError/TypeError naming the option", T, () => {
     for (const v of [0, -1, 1.5, Infinity, NaN]) {
       assert.throws(() => new RedisStreamSink(redis, { stream: "s", maxLength: v }), (e) => e instanceof RangeError && /maxLength/.test((e as Error).message), String(v));
