@@ -494,6 +494,32 @@ describe("Admission: the engine (node:http door)", () => {
     assert.ok(max <= 2 && max >= 1, `max in flight ${max}`);
   });
 
+  test("a handler that ignores its signal past deadlineMs still holds its slot until it settles (strict)", T, async () => {
+    const admission = new Admission({ concurrency: 1, queue: 1, deadlineMs: 30 });
+    const gate = deferred();
+    let calls = 0;
+    let firstSignal: AbortSignal | undefined;
+    const port = await serve(admission, async ({ signal, end }) => {
+      calls++;
+      if (calls === 1) {
+        firstSignal = signal;
+        await gate.promise; // ignores its signal
+      }
+      end("ok");
+    });
+    const a = fetchReply(port, { path: "/a" });
+    await until(() => calls === 1, "a admitted");
+    const b = fetchReply(port, { path: "/b" });
+    await until(() => firstSignal?.aborted === true, "a's deadline fired");
+    await settle(20);
+    assert.equal(calls, 1, "b waits: a has not settled");
+    assert.equal(admission.stats.inFlight, 1);
+    gate.resolve();
+    await a;
+    assert.equal((await b).status, 200);
+    assert.equal(admission.stats.timedOut, 1);
+  });
+
   test("a slot is held until the handler's promise settles, even after the response ended", T, async () => {
     const admission = new Admission({ concurrency: 1, queue: 1 });
     const gate = deferred();

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -223,6 +224,36 @@ describe("serveDashboard({ port, host = \"127.0.0.1\" }) resolves with { url, cl
       }),
       "the server is closed",
     );
+  });
+
+  test("the page's live feed (server-sent events) carries the named boundaries", T, async () => {
+    const name = uniq("dash-ch");
+    const ch = new Channel<number>(5, { name });
+    ch.trySend(1);
+    const served = await serveDashboard({ port: 0 });
+    try {
+      const u = new URL("events", served.url);
+      const data = await new Promise<string>((resolve, reject) => {
+        const req = httpGet(u, (res) => {
+          assert.match(String(res.headers["content-type"]), /text\/event-stream/);
+          let buf = "";
+          res.on("data", (c: Buffer) => {
+            buf += c.toString();
+            if (buf.length > 1 << 20) reject(new Error("too much"));
+            if (buf.includes(name)) {
+              req.destroy();
+              resolve(buf);
+            }
+          });
+        });
+        req.on("error", (e) => (e.message.includes("socket hang up") ? undefined : reject(e)));
+      });
+      assert.match(data, /^data:/m);
+      assert.ok(data.includes(name));
+    } finally {
+      await served.close();
+      ch.close();
+    }
   });
 
   test("bad options name the option", T, async () => {
