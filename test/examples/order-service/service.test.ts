@@ -176,7 +176,9 @@ test("randomized: random sizes, concurrencies, failure rates and stop points kee
 test("backpressure through the database: a locked table stalls the chain back to the broker, which keeps the rest", { timeout: 60_000 }, async () => {
   await withStore("locked", async (store) => {
     const maxUnacked = 40;
-    const load = makeLoad({ count: 3000, seed: 15 }, maxUnacked);
+    // Only valid orders and no lookup failures: while the table is locked nothing can be acked
+    // (no dead letters free a credit), so the chain fills and stays full.
+    const load = makeLoad({ count: 3000, seed: 15, invalidRate: 0, unknownCustomerRate: 0 }, maxUnacked);
     const admin = new pg.Client({ host: "127.0.0.1", port: 5432, database: "test", user: process.env.PGUSER ?? "postgres" });
     await admin.connect();
     try {
@@ -185,16 +187,29 @@ test("backpressure through the database: a locked table stalls the chain back to
       let commits = 0;
       const running = runOnce(load, store, {
         batchSize: 10,
+        persistConcurrency: 1,
+        lookup: { failureRate: 0 },
         onCommit: () => {
           if (++commits === 1) locked = admin.query("begin").then(() => admin.query(`lock table ${store.table} in exclusive mode`));
         },
       }, (s) => (service = s));
-      // No event says "stalled": poll (bounded by the test's timeout) until every credit is taken.
-      const full = async (): Promise<void> => {
-        while (load.broker.stats.unacked < maxUnacked) await new Promise((r) => setTimeout(r, 10));
+      // No event says "stalled": poll, for at most 20 s each (so that a failure still reaches the
+      // clean-up below: the commit that frees the lock, then the drop of the table).
+      const until = async (what: string, ok: () => boolean | Promise<boolean>): Promise<void> => {
+        const end = Date.now() + 20_000;
+        while (!(await ok())) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
       };
-      while (locked === undefined) await new Promise((r) => setTimeout(r, 10));
+      const full = (): Promise<void> => until("every credit taken", () => load.broker.stats.unacked >= maxUnacked);
+      await until("the first commit", () => locked !== undefined);
       await locked;
+      // The one persist slot blocked on the lock: every ack of an earlier batch has been made
+      // (the slot acks its batch before it takes the next), so from here on nothing is acked.
+      const blocked = async (): Promise<number> =>
+        Number((await admin.query<{ n: string }>("select count(*) as n from pg_locks where relation = $1::regclass and not granted", [store.table])).rows[0]!.n);
+      await until("the persist slot blocked on the lock", async () => (await blocked()) >= 1);
       await full();
       const stalled = { ...service!.progress, unacked: load.broker.stats.unacked, published: load.broker.stats.published };
       // Full, and it stays full: nothing more is taken from the broker while the table is locked
@@ -211,6 +226,7 @@ test("backpressure through the database: a locked table stalls the chain back to
       await checkTable(load, store);
       assert.equal(s.consumed, 3000);
     } finally {
+      await admin.query("rollback").catch(() => {});
       await admin.end();
     }
   });
