@@ -3,8 +3,10 @@
  * aborts and stops as a whole (ErrGroup-style).
  *
  * Invariants of a run (an `Execution`):
- *  - Links: `links[0]` is the source's channel (the source itself when it is a `Channel`),
- *    `links[i + 1]` the output of stage `i`, with capacity `stage.buffer`. Every link is
+ *  - Links: `links[0]` is the source's channel (the source itself when it is a `Channel`; for a
+ *    synchronous iterable, a link that pulls from it on receive and holds nothing; otherwise a
+ *    channel of `sourceBuffer` filled by a pump), `links[i + 1]` the output of stage `i`, with
+ *    capacity `stage.buffer`. Every link is
  *    bounded, so the items alive in a run are at most the sum of the link capacities plus what
  *    each stage holds (1, its concurrency, or one batch) plus one in the source's pump.
  *  - `failure` is set once, by the first failure (or the caller's abort), and `ctl` is aborted
@@ -37,7 +39,7 @@ export interface PipelineOptions {
   name?: string;
   /** The clock for stage timings and `batch`'s `maxWaitMs` (default: the default clock when the run starts). */
   clock?: Clock;
-  /** Capacity of the channel between an iterable or stream source and the first stage (default 16). */
+  /** Capacity of the channel between an async iterable or stream source and the first stage (default 16; a synchronous iterable is read directly). */
   sourceBuffer?: number;
 }
 

@@ -9,7 +9,7 @@
  *  - A pump holds at most one item outside the link channel (the one it is sending).
  */
 import { Readable } from "node:stream";
-import { Channel } from "../core/channel.js";
+import { Channel, type RecvResult } from "../core/channel.js";
 import { isThenable } from "./stage.js";
 
 /** What a pipeline can read from. */
@@ -48,9 +48,80 @@ export function openSource<T>(source: Source<T>, buffer: number, into?: Channel<
     return new IteratorSource<T>(() => (source as AsyncIterable<T>)[Symbol.asyncIterator](), link, own, null);
   }
   if (s != null && typeof s[Symbol.iterator] === "function") {
+    if (own) return new SyncSource<T>(source as Iterable<T>);
     return new IteratorSource<T>(() => (source as Iterable<T>)[Symbol.iterator](), link, own, null);
   }
   throw new TypeError(`${name} must be a Channel, an iterable, an async iterable, a Node Readable or a web ReadableStream`);
+}
+
+/**
+ * The first link of a pipeline whose source is a synchronous iterable: a channel that never
+ * buffers and never parks, because a receive pulls the next item from the iterator right then
+ * (an iterator's failure is thrown to the stage that pulled). So the first stage reads its
+ * source directly, with no pump in between, and nothing is read before a stage asks for it.
+ * Closing it (the end of the source, an abort, a stage that stopped reading) stops the pulls.
+ */
+class SyncSourceLink<T> extends Channel<T> {
+  #it: Iterator<T> | null = null;
+  /** The iterator ended or threw: it must not be closed with `return()`. */
+  finished = false;
+  constructor(readonly source: Iterable<T>) {
+    super(0);
+  }
+
+  /** Pulls the next item now; `{ ok: false }` once the source ended or the link was closed. */
+  override tryRecv(): RecvResult<T> {
+    if (this.closed) return { value: undefined, ok: false };
+    let r: IteratorResult<T>;
+    try {
+      r = (this.#it ??= this.source[Symbol.iterator]()).next();
+    } catch (e) {
+      this.finished = true;
+      this.close();
+      throw e;
+    }
+    if (r.done === true) {
+      this.finished = true;
+      this.close();
+      return { value: undefined, ok: false };
+    }
+    return { value: r.value, ok: true };
+  }
+
+  override recv(): Promise<RecvResult<T>> {
+    try {
+      return Promise.resolve(this.tryRecv());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Closes the iterator (`return()`), unless it ended or was never opened. */
+  stop(): void {
+    if (this.finished || this.#it === null) return;
+    this.finished = true;
+    const it = this.#it;
+    if (typeof it.return !== "function") return;
+    try {
+      it.return();
+    } catch {
+      // A source that fails to close has nothing more to tell a pipeline that is already over.
+    }
+  }
+}
+
+class SyncSource<T> implements OpenSource<T> {
+  readonly link: SyncSourceLink<T>;
+  constructor(source: Iterable<T>) {
+    this.link = new SyncSourceLink(source);
+  }
+  pump(): null {
+    return null;
+  }
+  close(): void {
+    this.link.stop();
+    if (!this.link.closed) this.link.close();
+  }
 }
 
 /** A `Channel` source feeding another channel: received and sent on, one at a time. */

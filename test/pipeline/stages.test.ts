@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Channel, parkedWork } from "../../src/index.js";
+import { AdaptiveLimit, RateLimiter } from "../../src/flow/index.js";
+import { VirtualClock } from "../../src/testing/index.js";
+import { flatMap, map, pipeline, rateLimit, tap, type DeadLetter } from "../../src/pipeline/index.js";
+
+const T = { timeout: 20_000 };
+
+async function settle(n = 5): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+function drain<T>(ch: Channel<T>): T[] {
+  const out: T[] = [];
+  for (let r = ch.tryRecv(); r?.ok === true; r = ch.tryRecv()) out.push(r.value);
+  return out;
+}
+
+describe("stages", () => {
+  test("rateLimit lets one item through per token, timed on the limiter's clock; its wait is busy time", T, async () => {
+    const clock = new VirtualClock();
+    const limiter = new RateLimiter({ rate: 10, burst: 2, clock });
+    const got: number[] = [];
+    const run = pipeline([1, 2, 3, 4, 5], rateLimit(limiter), tap((x: number) => void got.push(x)), { clock }).run();
+    await settle();
+    assert.deepEqual(got, [1, 2], "the burst goes at once");
+    await clock.advanceAsync(100);
+    await settle();
+    assert.deepEqual(got, [1, 2, 3]);
+    await clock.advanceAsync(200);
+    const stats = await run;
+    assert.deepEqual(got, [1, 2, 3, 4, 5]);
+    assert.equal(stats.stages[0]!.busyMs, 300);
+    assert.equal(clock.pending, 0);
+    assert.throws(() => rateLimit({} as never), /limiter must be a RateLimiter/);
+  });
+
+  test("an abort while rateLimit waits withdraws the wait", T, async () => {
+    const clock = new VirtualClock();
+    const limiter = new RateLimiter({ rate: 1, burst: 1, clock });
+    const ac = new AbortController();
+    const run = pipeline([1, 2, 3], rateLimit(limiter), { clock }).run({ signal: ac.signal });
+    await settle();
+    ac.abort(new Error("stop"));
+    await assert.rejects(run, /stop/);
+    assert.equal(clock.pending, 0);
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("map under an AdaptiveLimit routes failures to the dead-letter channel too", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(50);
+    const limit = new AdaptiveLimit({ algorithm: "aimd", initialLimit: 3, minLimit: 1, maxLimit: 6 });
+    const out: number[] = [];
+    for await (const x of pipeline(
+      Array.from({ length: 30 }, (_, i) => i),
+      map(async (x: number) => {
+        await settle(1);
+        if (x % 4 === 0) throw new Error(String(x));
+        return x;
+      }, { concurrency: limit, deadLetter: dead }),
+    )) out.push(x);
+    const letters = drain(dead).map((l) => l.item);
+    assert.deepEqual([...out, ...letters].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+    assert.deepEqual(out, [...out].sort((a, b) => a - b), "ordered by default");
+    assert.deepEqual(letters.sort((a, b) => a - b), [0, 4, 8, 12, 16, 20, 24, 28]);
+  });
+
+  test("flatMap and tap route failures (of fn or of the expansion) to the dead-letter channel", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(10);
+    function* expand(x: number): Generator<number> {
+      yield x * 10;
+      if (x === 2) throw new Error("mid-expansion");
+      yield x * 10 + 1;
+    }
+    const p = pipeline(
+      [1, 2, 3],
+      flatMap((x: number) => expand(x), { deadLetter: dead }),
+      tap((y: number) => {
+        if (y === 30) throw new Error("tap");
+      }, { deadLetter: dead }),
+    );
+    const out: number[] = [];
+    for await (const y of p) out.push(y);
+    assert.deepEqual(out, [10, 11, 20, 31], "the element handed on before the failure stays handed on");
+    assert.deepEqual(drain(dead).map((l) => [l.item, l.stage]), [[2, "flatMap#0"], [30, "tap#1"]]);
+    assert.deepEqual(p.stats.stages.map((s) => s.errors), [1, 1]);
+  });
+
+  test("a closed dead-letter channel fails the pipeline", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(1);
+    dead.close();
+    await assert.rejects(pipeline([1], map(() => Promise.reject(new Error("x")), { deadLetter: dead })).run(), { code: "ERR_CHANNEL_CLOSED" });
+  });
+
+  test("a synchronous chain runs inline and still counts every stage; an async stage keeps its own loop", T, async () => {
+    const p = pipeline(
+      Array.from({ length: 100 }, (_, i) => i),
+      map((x: number) => x + 1),
+      tap(() => {}),
+      map(async (x: number) => x * 2),
+      map((x: number) => x - 1),
+    );
+    const out: number[] = [];
+    for await (const x of p) out.push(x);
+    assert.deepEqual(out, Array.from({ length: 100 }, (_, i) => (i + 1) * 2 - 1));
+    for (const s of p.stats.stages) assert.deepEqual([s.in, s.out], [100, 100], s.name);
+  });
+});
