@@ -12,7 +12,7 @@ import {
 import { BusyError } from "../../src/index.js";
 import { Pool } from "../../src/flow/index.js";
 import { JetStreamSink, consumeJetStream } from "../../src/nats/index.js";
-import { assertNothingParked, deferred, until } from "./helpers.js";
+import { assertNothingParked, deferred, settle, until } from "./helpers.js";
 
 const T = { timeout: 60_000 };
 const URL = process.env.NATS_URL ?? "127.0.0.1:4222";
@@ -59,6 +59,15 @@ async function workQueue(p: string, maxMsgs = -1, consumerCfg: Record<string, un
   return { name, subject: `${name}.job`, consumer: await js.consumers.get(name, durable), durable };
 }
 
+/** Polls the server (bounded) until `cond` holds. */
+async function eventually(cond: () => Promise<boolean>, what: string, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await cond()) return;
+    await new Promise<void>((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out waiting for: ${what}`);
+}
+
 async function publishN(subject: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await js.publish(subject, String(i));
 }
@@ -87,10 +96,10 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     const stats = await done;
     assert.equal(typeof stats, "object");
     assert.ok(sawSignal, "the handler got an AbortSignal");
-    const info = await jsm.consumers.info(q.name, q.durable);
-    assert.equal(info.num_ack_pending, 0, "everything acked");
-    const si = await jsm.streams.info(q.name);
-    assert.equal(si.state.messages, 0, "acked messages left the work-queue stream");
+    assert.equal(stats.acked, 20, "stats: acked");
+    // Acks are not confirmed by default: the server applies them a few ms later.
+    await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "everything acked on the server");
+    await eventually(async () => (await jsm.streams.info(q.name)).state.messages === 0, "acked messages left the work-queue stream");
     assertNothingParked("after consumeJetStream");
   });
 
@@ -124,6 +133,36 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     await done;
   });
 
+  test("room is the pool's free room: slots taken by other work are not asked for", T, async () => {
+    const q = await workQueue("shared");
+    await publishN(q.subject, 20);
+    const pool = new Pool({ concurrency: 4 });
+    const busy = deferred();
+    for (let i = 0; i < 3; i++) await pool.submit(() => busy.promise); // 3 of 4 slots taken by other work
+    const ac = stopper();
+    const gate = deferred();
+    let started = 0;
+    const done = consumeJetStream(q.consumer, {
+      pool,
+      signal: ac.signal,
+      handler: async () => {
+        started++;
+        await gate.promise;
+      },
+    });
+    await until(() => started === 1, "one handler in the one free slot");
+    for (let i = 0; i < 5; i++) {
+      const info = await jsm.consumers.info(q.name, q.durable);
+      assert.ok(info.delivered.consumer_seq <= 1, `delivered ${info.delivered.consumer_seq} with room for 1`);
+      await new Promise<void>((r) => setTimeout(r, 20));
+    }
+    busy.resolve();
+    gate.resolve();
+    await until(() => pool.stats.completed >= 23, "all handled");
+    ac.abort();
+    await done;
+  });
+
   test("an abort while handlers run resolves only after the work in flight settled", T, async () => {
     const q = await workQueue("drain");
     await publishN(q.subject, 5);
@@ -151,8 +190,30 @@ describe("consumeJetStream(consumer, { pool, handler, maxDeliver, deadLetterSubj
     release.resolve();
     await done;
     assert.equal(running, 0);
-    const info = await jsm.consumers.info(q.name, q.durable);
-    assert.equal(info.num_ack_pending, 0, "in-flight messages acked (or nak'ed), none left by the source");
+    await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "in-flight messages acked, none left by the source");
+  });
+
+  test("a long task is kept with working(): no redelivery past ack_wait while its handler runs (issue 15)", T, async () => {
+    const q = await workQueue("working", -1, { ack_wait: 1_000_000_000 }); // 1 s
+    await js.publish(q.subject, "long");
+    const ac = stopper();
+    const deliveries: number[] = [];
+    let finished = 0;
+    const done = consumeJetStream(q.consumer, {
+      pool: new Pool({ concurrency: 2 }),
+      signal: ac.signal,
+      handler: async (msg) => {
+        deliveries.push(msg.info.deliveryCount);
+        await new Promise<void>((r) => setTimeout(r, 2500));
+        finished++;
+      },
+    });
+    await until(() => finished === 1, "the long task finished", 20_000);
+    assert.deepEqual(deliveries, [1], "delivered once, not again after ack_wait");
+    await eventually(async () => (await jsm.consumers.info(q.name, q.durable)).num_ack_pending === 0, "acked");
+    assert.equal((await jsm.consumers.info(q.name, q.durable)).num_redelivered, 0);
+    ac.abort();
+    await done;
   });
 
   test("an already-aborted signal rejects with signal.reason and fetches nothing", T, async () => {
@@ -275,6 +336,34 @@ describe("new JetStreamSink(js, { maxInFlight, timeoutMs }).publish(subject, dat
     const reason = new Error("no");
     await assert.rejects(sink.publish(q.subject, "x", { signal: AbortSignal.abort(reason) }), (e) => e === reason);
     assert.equal((await jsm.streams.info(q.name)).state.messages, 0);
+  });
+
+  test("an abort while waiting for an in-flight slot rejects with signal.reason and leaves nothing parked", T, async () => {
+    const subject = uniq("slow");
+    const sub = nc.subscribe(subject); // never answers: the first publish holds the only slot until its timeout
+    try {
+      const sink = new JetStreamSink(js, { maxInFlight: 1, timeoutMs: 1500 });
+      const first = sink.publish(subject, "a").catch((e: unknown) => e);
+      const ac = new AbortController();
+      const reason = new Error("gave up waiting");
+      const second = sink.publish(subject, "b", { signal: ac.signal });
+      await settle();
+      ac.abort(reason);
+      await assert.rejects(second, (e) => e === reason);
+      assertNothingParked("after an aborted wait for a slot");
+      assert.ok((await first) instanceof BusyError, "the first one timed out as BusyError");
+      assert.ok(Object.values(sink.stats).some((v) => v === 0), "stats readable");
+      assert.equal(sink.stats.inFlight, 0);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  test("publish: bad input rejects with a TypeError naming it", T, async () => {
+    const sink = new JetStreamSink(js);
+    await assert.rejects(sink.publish("" as string, "x"), (e) => e instanceof TypeError && /subject/.test((e as Error).message));
+    await assert.rejects(sink.publish("a.b", 42 as never), (e) => e instanceof TypeError && /data/.test((e as Error).message));
+    await assert.rejects(sink.publish("a.b", "x", { msgID: 7 as never }), (e) => e instanceof TypeError && /msgID/.test((e as Error).message));
   });
 
   test("bad options throw RangeError/TypeError naming the option", T, () => {

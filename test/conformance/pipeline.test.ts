@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { Readable, Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { BusyError, Channel, ChannelClosedError } from "../../src/index.js";
-import { RateLimiter } from "../../src/flow/index.js";
-import { VirtualClock } from "../../src/testing/index.js";
+import { AdaptiveLimit, RateLimiter } from "../../src/flow/index.js";
+import { VirtualClock, useClock } from "../../src/testing/index.js";
 import {
-  Broadcast, LaggedError, Pipeline, batch, fanOut, filter, flatMap, map, merge, partition, pipeline, rateLimit, tap,
+  Broadcast, LaggedError, Pipeline, batch, type DeadLetter, fanOut, filter, flatMap, map, merge, partition, pipeline, rateLimit, tap,
   toReadable, toReadableStream, toWritable, toWritableStream,
 } from "../../src/pipeline/index.js";
 import {
@@ -273,6 +273,102 @@ describe("Pipeline: iteration, values({ signal }), run({ signal })", () => {
   });
 });
 
+describe("Pipeline: cleanup with a Channel source and a user stage", () => {
+  test("break closes a Channel source: its parked producer gets ChannelClosedError, nothing parked", T, async () => {
+    const ch = new Channel<number>(1);
+    let producerError: unknown;
+    const producer = (async () => {
+      try {
+        for (let i = 0; ; i++) await ch.send(i);
+      } catch (e) {
+        producerError = e;
+      }
+    })();
+    for await (const v of pipeline(ch, map((x: number) => x))) {
+      if (v === 3) break;
+    }
+    await producer;
+    assert.ok(ch.closed, "the Channel source was closed");
+    assert.ok(producerError instanceof ChannelClosedError, `producer saw ${String(producerError)}`);
+    assertNothingParked("after break with a Channel source");
+  });
+
+  test("an abort with a producer parked on the Channel source: rejects with signal.reason, source closed, nothing parked", T, async () => {
+    const ch = new Channel<number>(0);
+    const producer = (async () => {
+      try {
+        for (let i = 0; ; i++) await ch.send(i);
+      } catch {
+        // closed under it
+      }
+    })();
+    const ac = new AbortController();
+    const reason = new Error("stop");
+    const stalled = deferred();
+    const done = pipeline(ch, map(async (x: number, signal: AbortSignal) => {
+      if (x === 2) {
+        stalled.resolve();
+        await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+      }
+      return x;
+    })).run({ signal: ac.signal });
+    await stalled.promise;
+    ac.abort(reason);
+    await assert.rejects(done, (e) => e === reason);
+    await producer;
+    assert.ok(ch.closed);
+    assertNothingParked("after an abort with a Channel source");
+  });
+
+  test("a failing user function stage fails the run with its error, unchanged; the source is closed", T, async () => {
+    const boom = new RangeError("stage function broke");
+    const src = countedAsync();
+    async function* breaks(input: AsyncIterable<number>): AsyncGenerator<number> {
+      for await (const x of input) {
+        if (x === 4) throw boom;
+        yield x;
+      }
+    }
+    await assert.rejects(pipeline(src.it, breaks, map((x: number) => x)).run(), (e) => e === boom);
+    assert.ok(src.closed());
+    assertNothingParked("after a user stage failure");
+  });
+
+  test("a user function stage that ignores its input's end or stops early does not hang the run", T, async () => {
+    async function* firstTwo(input: AsyncIterable<number>): AsyncGenerator<number> {
+      let n = 0;
+      for await (const x of input) {
+        yield x;
+        if (++n === 2) return;
+      }
+    }
+    const src = countedAsync();
+    const out = await collect(pipeline(src.it, firstTwo, map((x: number) => x * 10)));
+    assert.deepEqual(out, [0, 10]);
+    await until(() => src.closed(), "the source is closed when the stage stopped reading");
+    assertNothingParked("after an early-ending stage");
+  });
+});
+
+describe("an already-aborted signal wins over every other outcome (core rule)", () => {
+  test("run() on an already-consumed pipeline with an already-aborted signal rejects with signal.reason", {
+    ...T,
+    todo: "src/pipeline/pipeline.ts:369 run() calls start() -> claim() before looking at the signal: it throws Error(\"a pipeline runs once\") instead of rejecting with signal.reason",
+  }, async () => {
+    const p = pipeline([1], map((x: number) => x));
+    await p.run();
+    const reason = new Error("aborted");
+    await assert.rejects(p.run({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  });
+
+  test("publish on a closed Broadcast with an already-aborted signal rejects with signal.reason", T, async () => {
+    const b = new Broadcast<number>();
+    b.close();
+    const reason = new Error("aborted");
+    await assert.rejects(b.publish(1, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+  });
+});
+
 describe("pipeline.stats: { stages: [{ name, in, out, dropped, errors, busyMs, blockedMs }] }", () => {
   test("exact shape, one entry per stage in order, zeros before the run", T, () => {
     const p = pipeline(range(3), map((x: number) => x), filter(() => true), tap(() => {}));
@@ -312,6 +408,28 @@ describe("pipeline.stats: { stages: [{ name, in, out, dropped, errors, busyMs, b
     assert.ok(fast!.blockedMs > 20, `first stage waited for room: ${fast!.blockedMs}`);
     assert.ok(last!.busyMs > 20, `the slow stage was busy: ${last!.busyMs}`);
     assert.ok(fast!.blockedMs > last!.blockedMs, "the bottleneck is downstream of the blocked stage");
+  });
+});
+
+describe("the bound: items alive in a pipeline", () => {
+  test("a stalled consumer stalls the source: items pulled stay within the buffers, concurrencies and batch sizes", T, async () => {
+    const src = countedAsync();
+    const p = pipeline(
+      src.it,
+      map(async (x: number) => x, { concurrency: 3, buffer: 2 }),
+      filter(() => true, { buffer: 1 }),
+      batch({ size: 4, buffer: 1 }),
+    );
+    const it = p[Symbol.asyncIterator]();
+    await it.next();
+    await settle(50);
+    const pulled = src.pulled();
+    await settle(50);
+    assert.equal(src.pulled(), pulled, "nothing more is pulled while the consumer stalls");
+    // source link (default 16) + pump 1 + map 3 + 2 + filter 1 + 1 + batch 4 + one batch buffered (4) + one batch waiting (4) + the batch taken (4)
+    assert.ok(pulled <= 16 + 1 + 3 + 2 + 1 + 1 + 4 + 4 + 4 + 4, `pulled ${pulled}`);
+    await it.return?.();
+    assert.ok(src.closed());
   });
 });
 
@@ -377,6 +495,19 @@ describe("stage factories", () => {
     assertNothingParked("after return()");
   });
 
+  test("map({ concurrency: ConcurrencyLimit }): an AdaptiveLimit drives the stage; never more than its limit", T, async () => {
+    const limit = new AdaptiveLimit({ algorithm: "aimd", initialLimit: 3, minLimit: 1, maxLimit: 3 });
+    let running = 0;
+    let max = 0;
+    await pipeline(range(30), map(async (x: number) => {
+      max = Math.max(max, ++running);
+      await new Promise<void>((r) => setTimeout(r, 1));
+      running--;
+      return x;
+    }, { concurrency: limit })).run();
+    assert.ok(max >= 1 && max <= 3, `max ${max}`);
+  });
+
   test("map: bad options throw RangeError/TypeError naming the option", T, () => {
     assertBadOption(() => map(42 as never), TypeError, "fn");
     for (const c of [0, -1, 1.5, Infinity, NaN]) assertBadOption(() => map((x) => x, { concurrency: c }), RangeError, "concurrency");
@@ -438,6 +569,42 @@ describe("stage factories", () => {
     ch.close();
     assert.equal((await it.next()).done, true);
     assert.equal(clock.pending, 0);
+  });
+
+  test("batch's maxWaitMs is timed through the default clock seam (useClock), without a clock option", T, async () => {
+    const clock = new VirtualClock();
+    const restore = useClock(clock);
+    try {
+      const ch = new Channel<number>(4);
+      const it = pipeline(ch, batch({ size: 10, maxWaitMs: 50 }))[Symbol.asyncIterator]();
+      ch.trySend(7);
+      let got: IteratorResult<number[]> | undefined;
+      void it.next().then((r) => (got = r));
+      await settle();
+      assert.equal(got, undefined);
+      await clock.advanceAsync(50);
+      await until(() => got !== undefined, "the partial batch at 50 virtual ms");
+      assert.deepEqual(got!.value, [7]);
+      ch.close();
+      await it.return?.();
+    } finally {
+      restore();
+    }
+  });
+
+  test("a failing item may be routed to a dead-letter channel instead (issue 13): counted in errors, the run goes on", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(16);
+    const p = pipeline(range(10), map((x: number) => {
+      if (x % 4 === 0) throw new Error(`bad ${x}`);
+      return x;
+    }, { deadLetter: dead }));
+    const out = await collect(p);
+    assert.deepEqual(out, [1, 2, 3, 5, 6, 7, 9]);
+    const letters: DeadLetter<number>[] = [];
+    for (let r = dead.tryRecv(); r?.ok === true; r = dead.tryRecv()) letters.push(r.value);
+    assert.deepEqual(letters.map((l) => l.item), [0, 4, 8]);
+    assert.ok(letters.every((l) => l.error instanceof Error));
+    assert.equal(p.stats.stages[0]!.errors, 3);
   });
 
   test("batch: bad options name the option", T, () => {
@@ -523,6 +690,47 @@ describe("merge, fanOut, partition", () => {
     assert.deepEqual(all, range(100), "each item exactly once");
     assert.ok(got.every((m) => m.length > 0), "every lane took some");
     assertBadOption(() => fanOut(range(3), 0), RangeError, "n");
+  });
+
+  test("fanOut: each item goes to whichever lane is free (a slow lane takes fewer)", T, async () => {
+    const [slow, fast] = fanOut(range(60), 2);
+    const got = { slow: 0, fast: 0 };
+    await Promise.all([
+      (async () => {
+        for await (const _ of slow!) {
+          got.slow++;
+          await new Promise<void>((r) => setTimeout(r, 10));
+        }
+      })(),
+      (async () => {
+        for await (const _ of fast!) {
+          got.fast++;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      })(),
+    ]);
+    assert.equal(got.slow + got.fast, 60);
+    assert.ok(got.fast > got.slow * 2, `fast lane ${got.fast}, slow lane ${got.slow}`);
+  });
+
+  test("fanOut: when every lane has broken out, the source is closed; nothing parked", T, async () => {
+    const src = countedAsync();
+    const lanes = fanOut(src.it, 2);
+    await Promise.all(lanes.map(async (lane) => {
+      let n = 0;
+      for await (const _ of lane) if (++n === 3) break;
+    }));
+    await until(() => src.closed(), "the source closed");
+    assertNothingParked("after every fanOut lane broke out");
+  });
+
+  test("merge: break closes every source", T, async () => {
+    const a = countedAsync();
+    const b = countedAsync();
+    let n = 0;
+    for await (const _ of merge(a.it, b.it)) if (++n === 5) break;
+    await until(() => a.closed() && b.closed(), "both sources closed");
+    assertNothingParked("after break out of merge");
   });
 
   test("partition(source, keyOf, n): an array of n; same key same lane; order kept per key", T, async () => {
@@ -626,6 +834,32 @@ describe("Broadcast", () => {
     const r2 = new Error("pre");
     await assert.rejects(b.publish(2, { signal: AbortSignal.abort(r2) }), (e) => e === r2);
     assert.equal(blocker.stats.length, 0);
+    b.close();
+  });
+
+  test("a \"block\" subscriber that unsubscribes releases the publish waiting for it", T, async () => {
+    const b = new Broadcast<number>();
+    const blocker = b.subscribe({ buffer: 0, policy: "block" });
+    const p = b.publish(1);
+    await settle();
+    blocker.unsubscribe();
+    await p;
+    assertNothingParked("after unsubscribe of a blocking subscriber");
+    b.close();
+  });
+
+  test("break out of a subscription unsubscribes it", T, async () => {
+    const b = new Broadcast<number>();
+    const s = b.subscribe({ buffer: 4 });
+    await b.publish(1);
+    await b.publish(2);
+    for await (const v of s) {
+      assert.equal(v, 1);
+      break;
+    }
+    assert.equal(b.stats.subscribers, 0);
+    await b.publish(3);
+    assert.equal(s.stats.received, 1);
     b.close();
   });
 

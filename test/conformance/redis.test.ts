@@ -64,6 +64,41 @@ async function pendingCount(stream: string, group: string): Promise<number> {
   return Number(r[0]);
 }
 
+describe("`redis` an ioredis client (DESIGN's words): a client made with ioredis' defaults", () => {
+  const TODO = "src/redis/client.ts:19 (checkRedisClient) throws TypeError for a client whose offline queue is on (ioredis' default): DESIGN says `redis` an ioredis client; a way to honour both is to use `redis.duplicate({ enableOfflineQueue: false })` internally";
+
+  test("new RedisStreamSink(new Redis(), ...) works", { ...T, todo: TODO }, async () => {
+    const plain = new Redis({ host: HOST, port: PORT, lazyConnect: true });
+    plain.on("error", () => {});
+    try {
+      await plain.connect();
+      const stream = key("plain");
+      const sink = new RedisStreamSink(plain, { stream, maxLength: 2 });
+      assert.equal(typeof (await sink.add({ a: 1 })), "string");
+    } finally {
+      plain.disconnect();
+    }
+  });
+
+  test("consumeRedisStream(new Redis(), ...) works", { ...T, todo: TODO }, async () => {
+    const plain = new Redis({ host: HOST, port: PORT, lazyConnect: true });
+    plain.on("error", () => {});
+    try {
+      await plain.connect();
+      const stream = key("plain-src");
+      await redis.xadd(stream, "*", "a", "1");
+      const ac = stopper();
+      let handled = 0;
+      const done = consumeRedisStream(plain, { stream, group: "g", consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, handler: () => void handled++ });
+      await until(() => handled === 1, "handled");
+      ac.abort();
+      await done;
+    } finally {
+      plain.disconnect();
+    }
+  });
+});
+
 describe("new RedisStreamSink(redis, { stream, maxLength }).add(fields, { signal })", () => {
   test("at maxLength it rejects with BusyError, atomically (concurrent adds store exactly the room), and never trims", T, async () => {
     const stream = key("sink");
@@ -97,6 +132,15 @@ describe("new RedisStreamSink(redis, { stream, maxLength }).add(fields, { signal
     const sink = new RedisStreamSink(redis, { stream, maxLength: 10 });
     const reason = new Error("no");
     await assert.rejects(sink.add({ x: 1 }, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    assert.equal(await redis.xlen(stream), 0);
+  });
+
+  test("add: bad fields or a bad signal reject with a TypeError/RangeError naming them; nothing stored", T, async () => {
+    const stream = key("badfields");
+    const sink = new RedisStreamSink(redis, { stream, maxLength: 10 });
+    await assert.rejects(sink.add({}), (e) => (e instanceof TypeError || e instanceof RangeError) && /field/.test((e as Error).message));
+    await assert.rejects(sink.add({ a: {} as never }), (e) => e instanceof TypeError && /a|field|value/.test((e as Error).message));
+    await assert.rejects(sink.add({ a: 1 }, { signal: "soon" as never }), (e) => e instanceof TypeError && /signal/.test((e as Error).message));
     assert.equal(await redis.xlen(stream), 0);
   });
 
@@ -156,6 +200,35 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
       assert.ok(p <= 3, `read and not done: ${p} > room 3`);
       await new Promise<void>((r) => setTimeout(r, 20));
     }
+    gate.resolve();
+    await eventually(async () => (await redis.xlen(stream)) === 0, "all done");
+    ac.abort();
+    await done;
+  });
+
+  test("room is the pool's free room: slots taken by other work are not read for", T, async () => {
+    const stream = key("shared");
+    for (let i = 0; i < 20; i++) await redis.xadd(stream, "*", "i", String(i));
+    const pool = new Pool({ concurrency: 4 });
+    const busy = deferred();
+    for (let i = 0; i < 3; i++) await pool.submit(() => busy.promise);
+    const ac = stopper();
+    const gate = deferred();
+    let started = 0;
+    const done = consumeRedisStream(redis, {
+      stream, group: "g", consumer: "c1", pool, signal: ac.signal,
+      handler: async () => {
+        started++;
+        await gate.promise;
+      },
+    });
+    await until(() => started === 1, "one handler in the one free slot");
+    for (let i = 0; i < 5; i++) {
+      const p = await pendingCount(stream, "g");
+      assert.ok(p <= 1, `read ${p} with room for 1`);
+      await new Promise<void>((r) => setTimeout(r, 20));
+    }
+    busy.resolve();
     gate.resolve();
     await eventually(async () => (await redis.xlen(stream)) === 0, "all done");
     ac.abort();
@@ -248,6 +321,34 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
     await done;
   });
 
+  test("an abort while handlers run resolves only after the work in flight settled (and it was removed)", T, async () => {
+    const stream = key("drain");
+    for (let i = 0; i < 5; i++) await redis.xadd(stream, "*", "i", String(i));
+    const ac = stopper();
+    const release = deferred();
+    let started = 0;
+    let finished = 0;
+    const done = consumeRedisStream(redis, {
+      stream, group: "g", consumer: "c1", pool: new Pool({ concurrency: 2 }), signal: ac.signal,
+      handler: async () => {
+        started++;
+        await release.promise;
+        finished++;
+      },
+    });
+    await until(() => started === 2, "two in flight");
+    ac.abort();
+    let settled = false;
+    void done.then(() => (settled = true), () => (settled = true));
+    await new Promise<void>((r) => setTimeout(r, 50));
+    assert.equal(settled, false, "waits for the work in flight");
+    release.resolve();
+    await done;
+    assert.equal(finished, started);
+    assert.equal(await pendingCount(stream, "g"), 0, "the finished entries were acked");
+    assert.equal(await redis.xlen(stream), 5 - finished, "and deleted; the unread ones kept");
+  });
+
   test("an already-aborted signal rejects with signal.reason and reads nothing", T, async () => {
     const stream = key("pre");
     await redis.xadd(stream, "*", "x", "1");
@@ -259,6 +360,17 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
     );
     assert.equal(calls, 0);
     assert.equal(await redis.xlen(stream), 1);
+  });
+
+  test("an already-aborted signal wins over bad options (rejects with signal.reason)", {
+    ...T,
+    todo: "src/redis/redis-stream-source.ts:168 consumeRedisStream validates the options (new RedisStreamSource) before looking at the signal (consumeJetStream looks at the signal first)",
+  }, async () => {
+    const reason = new Error("already");
+    await assert.rejects(
+      consumeRedisStream(redis, { stream: key("pre2"), group: "g", consumer: "c", pool: new Pool({ concurrency: 1 }), signal: AbortSignal.abort(reason), handler: () => {}, claimIdleMs: -1 }),
+      (e) => e === reason,
+    );
   });
 
   test("bad options reject with TypeError/RangeError naming the option", T, async () => {
