@@ -21,7 +21,7 @@ class Stopped extends Error {
 
 export class Group {
   readonly ctl = new AbortController();
-  readonly opts = { signal: this.ctl.signal };
+  readonly opts: { readonly signal: AbortSignal } = { signal: this.ctl.signal };
   failure: { error: unknown } | null = null;
   readonly closers: ((reason: unknown) => void)[] = [];
   readonly #tasks: Promise<void>[] = [];
