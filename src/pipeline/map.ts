@@ -142,6 +142,11 @@ class MapStage<I, O> extends Stage<I, O> {
           const p = fn(item, signal);
           v = isThenable(p) ? await p : p;
         } catch (e) {
+          if (signal.aborted) {
+            // The run stopped under this call: its failure is the stop, not the item's.
+            c.busyMs += now() - t;
+            throw signal.reason;
+          }
           c.errors++;
           if (deadLetter === undefined) {
             c.busyMs += now() - t;

@@ -156,6 +156,7 @@ export function itemStep<I>(
 ): (item: unknown) => unknown {
   const { counters: c, signal, state } = r;
   const failed = (item: I, e: unknown): unknown => {
+    if (signal.aborted) throw signal.reason; // the run stopped under the call: not the item's failure
     c.errors++;
     if (dead === undefined) throw e;
     const letter: DeadLetter<I> = { item, error: e, stage: c.name };
@@ -274,6 +275,8 @@ export class Meter {
 
   /** Counts a failure and routes it to `dead` (waiting for room), or rethrows it. */
   async fail<I>(dead: Channel<DeadLetter<I>> | undefined, item: I, error: unknown): Promise<void> {
+    // A call that failed because the run stopped under it: the stop, not the item's failure.
+    if (this.opts.signal.aborted) throw this.opts.signal.reason;
     this.c.errors++;
     if (dead === undefined) throw error;
     const letter: DeadLetter<I> = { item, error, stage: this.c.name };

@@ -349,6 +349,31 @@ describe("pipeline: stages", () => {
     }
   });
 
+  test("calls that fail because the run was aborted are not dead letters", T, async () => {
+    for (const concurrency of [1, 4, new AdaptiveLimit({ initialLimit: 4, minLimit: 1, maxLimit: 4 })]) {
+      const dead = new Channel<DeadLetter<number>>(100);
+      const ac = new AbortController();
+      let started = 0;
+      const wanted = typeof concurrency === "number" ? concurrency : 4;
+      const p = pipeline(
+        range(100),
+        map(
+          (_x: number, signal: AbortSignal) =>
+            new Promise<number>((_resolve, reject) => {
+              if (++started === wanted) queueMicrotask(() => ac.abort(new Error("stop")));
+              signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+            }),
+          { concurrency, deadLetter: dead },
+        ),
+      );
+      await assert.rejects(p.run({ signal: ac.signal }), /stop/);
+      assert.equal(started, wanted, "every slot held a call when the run was aborted");
+      assert.equal(dead.length, 0, `an aborted call is not the item's failure (concurrency ${String(wanted)}, ${typeof concurrency})`);
+      assert.equal(p.stats.stages[0]!.errors, 0);
+      assert.deepEqual(parkedWork(), []);
+    }
+  });
+
   test("filter counts what it rejects as dropped; flatMap expands lazily", T, async () => {
     const p = pipeline(range(10), filter((x: number) => x % 2 === 0), flatMap((x: number) => [x, x]));
     assert.deepEqual(await collect(p), [0, 0, 2, 2, 4, 4, 6, 6, 8, 8]);
