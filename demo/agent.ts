@@ -30,6 +30,15 @@ const SERVER = fileURLToPath(new URL("./agent-server.ts", import.meta.url));
 /** Heap growth past the first second's that still counts as flat. */
 const FLAT_HEAP_MB = 64;
 
+/** The demo's flags (`sluice demo agent --help`). */
+export const usage = `  --duration S    seconds of overload (default 10)
+  --agents N      concurrent agent clients (default 64)
+  --workers N     the inbox's pool concurrency (default 4)
+  --queue N       the inbox's bounded queue (default 32)
+  --task-ms MS    how long one agent task takes (default 50)
+  --json          print the final figures as one JSON line
+`;
+
 function options(args: readonly string[]): AgentDemoOptions {
   const { values } = parseArgs({
     args: [...args],

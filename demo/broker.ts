@@ -75,6 +75,14 @@ function startRun(name: "bug" | "fix", args: string[], onSample: (name: string, 
 }
 
 /** The demo: fills two streams with the same backlog, runs bug and fix side by side, compares. */
+/** The demo's flags (`sluice demo broker --help`). */
+export const usage = `  --messages N    messages published to the stream (default 5000)
+  --size BYTES    payload size of each message (default 10240)
+  --work-ms MS    how long handling one message takes (default 40)
+  --json          print the final figures as one JSON line
+  (NATS with JetStream on NATS_URL, default 127.0.0.1:4222)
+`;
+
 export const main: DemoMain = async ({ args, out, signal }) => {
   const { values } = parseArgs({
     args: [...args],

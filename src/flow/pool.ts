@@ -290,6 +290,9 @@ export class Pool implements AsyncDisposable {
   #completed = 0;
   #failed = 0;
   #rejected = 0;
+  /** Of `#rejected`: refused because the pool was closed, and because maxWaiting submitters already waited (the rest: the queue was full). */
+  #rejectedClosed = 0;
+  #rejectedWaiting = 0;
   #dropped = 0;
   #aborted = 0;
   readonly #waitTime = new Summary();
@@ -365,6 +368,17 @@ export class Pool implements AsyncDisposable {
     return this.#closed;
   }
 
+  /**
+   * @internal `stats.rejected` by reason, for `sluice/metrics`: `queueFull` (the queue was full:
+   * overflow "reject", or `trySubmit` on a full pool), `maxWaiting` (that many submitters
+   * already waited), `closed`. They add up to `stats.rejected`.
+   */
+  get rejectedByReason(): { queueFull: number; maxWaiting: number; closed: number } {
+    const closed = this.#rejectedClosed;
+    const maxWaiting = this.#rejectedWaiting;
+    return { queueFull: this.#rejected - closed - maxWaiting, maxWaiting, closed };
+  }
+
   /** A fresh snapshot of the counters. */
   get stats(): PoolStats {
     return {
@@ -411,6 +425,7 @@ export class Pool implements AsyncDisposable {
     }
     if (this.#closed) {
       this.#rejected++;
+      this.#rejectedClosed++;
       if (rejectChannel.hasSubscribers) publishReject("pool", this, "closed");
       return Promise.reject(this.#closedError());
     }
@@ -449,6 +464,7 @@ export class Pool implements AsyncDisposable {
       if (this.#admitNow(t) || this.#dropToAdmit(t)) return true;
     }
     this.#rejected++;
+    if (this.#closed) this.#rejectedClosed++;
     if (rejectChannel.hasSubscribers) publishReject("pool", this, this.#closed ? "closed" : "try");
     return false;
   }
@@ -479,6 +495,7 @@ export class Pool implements AsyncDisposable {
     }
     if (this.#closed) {
       this.#rejected++;
+      this.#rejectedClosed++;
       if (rejectChannel.hasSubscribers) publishReject("pool", this, "closed");
       return Promise.reject(this.#closedError());
     }
@@ -755,6 +772,7 @@ export class Pool implements AsyncDisposable {
   #refusal(): BusyError | null {
     if (this.#overflow === "block" && this.#waiters.length < this.#maxWaiting) return null;
     this.#rejected++;
+    if (this.#overflow === "block") this.#rejectedWaiting++;
     if (rejectChannel.hasSubscribers) publishReject("pool", this, this.#overflow === "block" ? "maxWaiting" : "queueFull");
     const why = this.#overflow === "block" ? `maxWaiting ${this.#maxWaiting} submitters already wait` : "queue is full";
     return new BusyError(`${this.describe()} is full: ${why}`, { retryAfterMs: this.#retryAfter() });

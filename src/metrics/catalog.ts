@@ -194,7 +194,6 @@ const DEFS: Record<string, Def[]> = {
     ["waiting", "gauge", "submitters blocked now"],
     ["completed", "counter", "tasks that fulfilled"],
     ["failed", "counter", "tasks that threw or rejected"],
-    ["rejected", "counter", "tasks refused admission"],
     ["dropped", "counter", "queued tasks dropped (drop-oldest)"],
     ["aborted", "counter", "tasks withdrawn before running"],
     ["waited", "counter", "submissions that had to block"],
@@ -299,6 +298,7 @@ function buildCatalog(): MetricSpec[] {
   out.push(quantiles("pool", "runTime", "time from start to settle"));
   out.push(breakerState);
   out.push(byReason("admission", "rejected", "requests refused, by reason"));
+  out.push({ ...byReason("pool", "rejectedByReason", "tasks refused admission, by reason (queueFull, maxWaiting, closed)"), stat: "rejected", prom: "sluice_pool_rejected_total", otel: "sluice.pool.rejected" });
   return out;
 }
 

@@ -71,7 +71,9 @@ export function snapshot(): SnapshotEntry[] {
     } catch {
       continue;
     }
-    out.push({ ...stats, kind, name: nameOf(boundary), named });
+    // A boundary may add figures of its own for the exporters (the pool: rejections by reason).
+    const extra = (boundary as { readonly rejectedByReason?: object }).rejectedByReason;
+    out.push(extra === undefined ? { ...stats, kind, name: nameOf(boundary), named } : { ...stats, rejectedByReason: extra, kind, name: nameOf(boundary), named });
   }
   return out;
 }

@@ -376,6 +376,7 @@ export class Pipeline<T> implements AsyncIterable<T> {
    */
   async run(options?: RunOptions): Promise<PipelineStats> {
     const signal = signalOf(options);
+    if (signal?.aborted) throw signal.reason; // an aborted signal wins: nothing is started or claimed
     const ex = this.start(signal);
     const out = ex.output;
     for (;;) {

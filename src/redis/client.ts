@@ -2,27 +2,44 @@
  * What `sluice/redis` requires of an `ioredis` client, and how it tells an outage from other
  * failures (internal).
  *
- * The client must run with its offline queue off (`enableOfflineQueue: false`): with it on,
- * ioredis buffers every command issued while the connection is down, in memory and without a
- * bound, and a Redis outage becomes a latent OOM in the producer, the very failure sluice
- * exists to prevent. With it off, a command issued while disconnected fails at once, and
- * sluice turns that into backpressure (`BusyError` in the sink, a retried read in the source).
+ * With ioredis's offline queue on (its default), every command issued while the connection is
+ * down is buffered in memory without a bound, and a Redis outage becomes a latent OOM in the
+ * producer, the very failure sluice exists to prevent. So sluice sends a command only while the
+ * connection is ready (`whenReady`); with `enableOfflineQueue: false` ioredis does the same by
+ * itself. Either way a command issued while disconnected fails at once, and sluice turns that
+ * into backpressure (`BusyError` in the sink, a retried read in the source).
  */
 import type { Redis } from "ioredis";
 
-/** The checked client. `TypeError` naming the option when the offline queue is on. */
+/**
+ * The checked client. A client with its offline queue on (ioredis's default) is accepted too:
+ * sluice then never lets it buffer, by sending each command only while the connection is
+ * `ready` (see `whenReady`), so an outage is still an error at once, not a growing queue.
+ */
 export function checkRedisClient(redis: unknown, what: string): Redis {
   if (redis === null || typeof redis !== "object" || typeof (redis as { evalsha?: unknown }).evalsha !== "function") {
     throw new TypeError(`${what}: redis must be an ioredis client (new Redis({ enableOfflineQueue: false }))`);
   }
-  const options = (redis as { options?: { enableOfflineQueue?: unknown } }).options;
-  if (options?.enableOfflineQueue !== false) {
-    throw new TypeError(
-      `${what}: the ioredis client must be created with enableOfflineQueue: false (got ${String(options?.enableOfflineQueue)}); ` +
-        "with the offline queue on, a Redis outage buffers every command in memory without bound",
-    );
-  }
   return redis as Redis;
+}
+
+/** Whether ioredis would queue a command of `redis` in memory instead of failing it while disconnected. */
+function buffers(redis: Redis): boolean {
+  return (redis as { options?: { enableOfflineQueue?: unknown } }).options?.enableOfflineQueue !== false;
+}
+
+/**
+ * Resolves when a command may be sent without entering ioredis's offline queue; rejects with
+ * an outage error (see `isOutage`) when the connection is down. A client that has not
+ * connected yet (`lazyConnect`) is connected first. Free for a client with the queue off.
+ */
+export async function whenReady(redis: Redis): Promise<void> {
+  if (!buffers(redis) || redis.status === "ready") return;
+  if (redis.status === "wait") {
+    await redis.connect().catch(() => {});
+    if ((redis.status as string) === "ready") return;
+  }
+  throw new Error(`Connection is closed (${redis.status}): sluice does not let the client's offline queue buffer commands`);
 }
 
 const OUTAGE_MESSAGES = ["Stream isn't writeable", "Connection is closed", "Command timed out", "connect ECONNREFUSED", "read ECONNRESET", "LOADING"];

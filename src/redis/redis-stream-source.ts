@@ -38,7 +38,7 @@ import { observe } from "../core/registry.js";
 import { Pool } from "../flow/pool.js";
 import { PoolClosedError } from "../flow/errors.js";
 import { ACK_DELETE, CLAIM, DEAD_LETTER, OWN_PENDING, PRUNE, TOUCH } from "./scripts.js";
-import { checkRedisClient, isOutage } from "./client.js";
+import { checkRedisClient, isOutage, whenReady } from "./client.js";
 
 /** One stream entry, as given to the handler. */
 export interface RedisStreamEntry {
@@ -159,6 +159,8 @@ const MAX_COUNT = 1000;
  * });
  */
 export function consumeRedisStream(redis: Redis, options: ConsumeRedisStreamOptions): Promise<RedisStreamSourceStats> {
+  const given = (options as { signal?: unknown } | null | undefined)?.signal;
+  if (given instanceof AbortSignal && given.aborted) return Promise.reject(given.reason); // an aborted signal wins
   let source: RedisStreamSource;
   try {
     source = new RedisStreamSource(redis, options);
@@ -382,6 +384,7 @@ class RedisStreamSource {
     this.#blocked = true;
     let reply: unknown;
     try {
+      await whenReady(reader);
       reply = await reader.call("XREADGROUP", "GROUP", this.#group, this.#consumer, "COUNT", room, "BLOCK", block, "STREAMS", this.#stream, ">");
     } finally {
       this.#blocked = false;

@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { whenReady } from "./client.js";
 
 /** A Lua script run by SHA, reloaded on `NOSCRIPT`. */
 export class RedisScript {
@@ -21,6 +22,7 @@ export class RedisScript {
 
   /** Runs the script on `redis` with `keys` and `args`. */
   async run(redis: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+    await whenReady(redis);
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (e) {

@@ -170,10 +170,7 @@ describe("registerPrometheus(registry)", () => {
     }
   });
 
-  test("issue 16's names: sluice_pool_rejected_total{reason}", {
-    ...T,
-    todo: "src/metrics/catalog.ts:197 maps pool.stats.rejected (one number) to sluice_pool_rejected_total without a reason label; issue 16 names `sluice_pool_rejected_total{reason}`",
-  }, async () => {
+  test("issue 16's names: sluice_pool_rejected_total{reason}", T, async () => {
     const registry = new Registry();
     const handle = registerPrometheus(registry);
     const pool = new Pool({ concurrency: 1, name: uniq("names-pool") });
@@ -325,7 +322,7 @@ describe("the sluice bin", () => {
   for (const [demo, file] of [["agent", "demo/agent.ts"], ["broker", "demo/broker.ts"]] as const) {
     test(`sluice demo ${demo} --help exits 0 (issue 16: --help for each command)`, {
       ...T,
-      todo: missing(file) || `demo/cli.ts:186-206 forwards --help to ${file}'s main, which has no \`usage\` export and whose strict parseArgs refuses --help: "Unknown option '--help'", exit 2`,
+      todo: missing(file),
     }, async () => {
       const r = await sluice(["demo", demo, "--help"]);
       assert.equal(r.code, 0, `sluice demo ${demo} --help: ${r.stderr.slice(-500)}`);

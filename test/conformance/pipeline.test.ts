@@ -351,10 +351,7 @@ describe("Pipeline: cleanup with a Channel source and a user stage", () => {
 });
 
 describe("an already-aborted signal wins over every other outcome (core rule)", () => {
-  test("run() on an already-consumed pipeline with an already-aborted signal rejects with signal.reason", {
-    ...T,
-    todo: "src/pipeline/pipeline.ts:369 run() calls start() -> claim() before looking at the signal: it throws Error(\"a pipeline runs once\") instead of rejecting with signal.reason",
-  }, async () => {
+  test("run() on an already-consumed pipeline with an already-aborted signal rejects with signal.reason", T, async () => {
     const p = pipeline([1], map((x: number) => x));
     await p.run();
     const reason = new Error("aborted");

@@ -65,9 +65,8 @@ async function pendingCount(stream: string, group: string): Promise<number> {
 }
 
 describe("`redis` an ioredis client (DESIGN's words): a client made with ioredis' defaults", () => {
-  const TODO = "src/redis/client.ts:19 (checkRedisClient) throws TypeError for a client whose offline queue is on (ioredis' default): DESIGN says `redis` an ioredis client; a way to honour both is to use `redis.duplicate({ enableOfflineQueue: false })` internally";
 
-  test("new RedisStreamSink(new Redis(), ...) works", { ...T, todo: TODO }, async () => {
+  test("new RedisStreamSink(new Redis(), ...) works", T, async () => {
     const plain = new Redis({ host: HOST, port: PORT, lazyConnect: true });
     plain.on("error", () => {});
     try {
@@ -80,7 +79,7 @@ describe("`redis` an ioredis client (DESIGN's words): a client made with ioredis
     }
   });
 
-  test("consumeRedisStream(new Redis(), ...) works", { ...T, todo: TODO }, async () => {
+  test("consumeRedisStream(new Redis(), ...) works", T, async () => {
     const plain = new Redis({ host: HOST, port: PORT, lazyConnect: true });
     plain.on("error", () => {});
     try {
@@ -362,10 +361,7 @@ describe("consumeRedisStream(redis, { stream, group, consumer, pool, handler, cl
     assert.equal(await redis.xlen(stream), 1);
   });
 
-  test("an already-aborted signal wins over bad options (rejects with signal.reason)", {
-    ...T,
-    todo: "src/redis/redis-stream-source.ts:168 consumeRedisStream validates the options (new RedisStreamSource) before looking at the signal (consumeJetStream looks at the signal first)",
-  }, async () => {
+  test("an already-aborted signal wins over bad options (rejects with signal.reason)", T, async () => {
     const reason = new Error("already");
     await assert.rejects(
       consumeRedisStream(redis, { stream: key("pre2"), group: "g", consumer: "c", pool: new Pool({ concurrency: 1 }), signal: AbortSignal.abort(reason), handler: () => {}, claimIdleMs: -1 }),

@@ -155,12 +155,30 @@ describe("RedisStreamSink (real Redis on 127.0.0.1:6379)", { timeout: 60_000 }, 
     assert.equal(sink.stats.failed, 1);
   });
 
-  test("a client with the offline queue on is refused (TypeError naming enableOfflineQueue)", () => {
-    const buffered = new Redis({ lazyConnect: true });
+  test("a client with the offline queue on (ioredis's default) works, and never buffers: an outage is BusyError at once", async () => {
+    const plain = new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: true }); // enableOfflineQueue left on
     try {
-      assert.throws(() => new RedisStreamSink(buffered, { stream: "s", maxLength: 1 }), (e: Error) => e instanceof TypeError && /enableOfflineQueue: false/.test(e.message));
+      const stream = key();
+      const sink = new RedisStreamSink(plain, { stream, maxLength: 2 });
+      await sink.add({ a: 1 }); // a lazy client is connected first
+      await sink.add({ a: 2 });
+      await assert.rejects(sink.add({ a: 3 }), BusyError);
+      assert.equal(await redis.xlen(stream), 2);
     } finally {
-      buffered.disconnect();
+      plain.disconnect();
+    }
+    // Nothing listens on port 1 and the client keeps reconnecting: with its offline queue on, a
+    // command sent now would wait in memory for as long as the outage lasts.
+    const down = new Redis({ host: "127.0.0.1", port: 1, lazyConnect: true, retryStrategy: () => 100 });
+    down.on("error", () => {});
+    try {
+      const sink = new RedisStreamSink(down, { stream: key(), maxLength: 5 });
+      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => sink.add({ i })));
+      assert.ok(results.every((r) => r.status === "rejected" && r.reason instanceof BusyError), "every add refused");
+      assert.equal((down as unknown as { offlineQueue: { length: number } }).offlineQueue.length, 0, "nothing waits in ioredis's offline queue");
+      assert.equal(sink.stats.unavailable, 20);
+    } finally {
+      down.disconnect();
     }
   });
 

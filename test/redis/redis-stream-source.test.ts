@@ -518,11 +518,5 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     for (const [patch, re] of bad) {
       await assert.rejects(consume(redis, { ...base, ...patch } as never), (e: Error) => re.test(`${e.name}: ${e.message}`), `${JSON.stringify(patch)} -> ${re}`);
     }
-    const buffered = new Redis({ lazyConnect: true });
-    try {
-      await assert.rejects(consumeRedisStream(buffered, base), /enableOfflineQueue: false/);
-    } finally {
-      buffered.disconnect();
-    }
   });
 });
