@@ -262,6 +262,11 @@ let responseClosed: (visit: Visit) => void;
 export let enter: (admission: Admission, visit: Visit) => void;
 /** @internal A `tracksHandler` door reports that the handler settled (`failed` with its error). */
 export let handlerSettled: (visit: Visit, failed: boolean, error: unknown) => void;
+/**
+ * @internal A door that learned of the handler's end itself reports it (no failure handling:
+ * the framework answers a failed handler), so the slot is released once the response ended too.
+ */
+export let handlerEnded: (visit: Visit) => void;
 /** @internal The `maxDrainBytes` of an admission, for doors that write their own replies. */
 export let drainLimit: (admission: Admission) => number;
 
@@ -374,6 +379,7 @@ export class Admission {
     responseClosed = (visit) => visit.admission.#responseClosed(visit);
     enter = (admission, visit) => admission.#enter(visit);
     handlerSettled = (visit, failed, error) => visit.admission.#handlerSettled(visit, failed, error);
+    handlerEnded = (visit) => visit.admission.#handlerEnded(visit);
     drainLimit = (admission) => admission.#maxDrain;
   }
 
@@ -733,6 +739,12 @@ export class Admission {
       this.#clientAborted++;
       abortVisit(visit, disconnected());
     }
+    this.#maybeRelease(visit);
+  }
+
+  #handlerEnded(visit: Visit): void {
+    if (visit.handlerDone) return;
+    visit.handlerDone = true;
     this.#maybeRelease(visit);
   }
 

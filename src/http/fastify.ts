@@ -10,11 +10,14 @@
  * same way by hand), so its hook applies to the routes of the instance it is registered on and
  * to all their children, not to a private encapsulated context.
  *
- * Fastify does not tell an `onRequest` hook when the route's handler settles: the slot follows
- * the response (given back when it ended or the client left), as in the Express door.
+ * The slot is held until the route's handler settles and the response ended (or the client
+ * left): the plugin's `onRoute` hook wraps the handler of every route registered after it, and
+ * the wrapper reports when the handler's promise settles. A request whose handler never runs (a
+ * hook or the body's validation answered first) is done when its response is. (As with every
+ * Fastify hook, register the plugin before the routes it guards.)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
-import { Admission, drainLimit, enter, Visit, type Door } from "./admission.js";
+import { Admission, drainLimit, enter, handlerEnded, Visit, type Door } from "./admission.js";
 import { closeAfter, problemHeaders } from "./problem.js";
 import { defineSignal } from "./express-door.js";
 
@@ -30,11 +33,41 @@ interface FastifyContext {
   readonly done: HookHandlerDoneFunction;
 }
 
+/** Handlers wrapped by the plugin's `onRoute` hook (they report their end). */
+const wrappedHandlers = new WeakSet<object>();
+/** In the config of a route whose handler the plugin wrapped. */
+const WRAPPED = Symbol("sluice.admission.wrapped");
+/** The admitted requests of wrapped routes whose handler has not ended: their visit, and whether the handler started. */
+const tracked = new WeakMap<object, { readonly visit: Visit; started: boolean }>();
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+/** The handler of `request` ended (settled, threw, or will never run): release its part of the slot. */
+function ended(request: object): void {
+  const entry = tracked.get(request);
+  if (entry === undefined) return;
+  tracked.delete(request);
+  handlerEnded(entry.visit);
+}
+
 const FASTIFY_DOOR: Door = {
   tracksHandler: false,
   begin(visit) {
     const { request, done } = visit.context as FastifyContext;
     defineSignal(request, visit); // in place of Fastify's own getter (on the prototype)
+    // Fastify hands the route's handler on bound (a new function): its config says it was wrapped.
+    const config = (request.routeOptions as unknown as { config?: Record<symbol, unknown> }).config;
+    if (config !== undefined && config !== null && config[WRAPPED] === true) {
+      visit.handlerDone = false; // the wrapper reports the handler's end
+      const entry = { visit, started: false };
+      tracked.set(request, entry);
+      // A handler that never ran by the time the response closed never will.
+      visit.res.once("close", () => {
+        if (!entry.started) ended(request);
+      });
+    }
     done();
   },
   refuse(visit, problem, extra) {
@@ -51,6 +84,29 @@ function plugin(app: FastifyInstance, options: FastifyAdmissionOptions, done: (e
     done(new TypeError("fastifyAdmission: options.admission must be an Admission"));
     return;
   }
+  app.addHook("onRoute", (route) => {
+    const original = route.handler as unknown;
+    if (typeof original !== "function" || wrappedHandlers.has(original)) return;
+    const handler = original as (this: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
+    const wrapped = function (this: unknown, request: FastifyRequest, reply: FastifyReply): unknown {
+      const entry = tracked.get(request);
+      if (entry === undefined) return handler.call(this, request, reply);
+      entry.started = true;
+      let result: unknown;
+      try {
+        result = handler.call(this, request, reply);
+      } catch (e) {
+        ended(request);
+        throw e;
+      }
+      if (isThenable(result)) result.then(() => ended(request), () => ended(request));
+      else ended(request);
+      return result;
+    };
+    wrappedHandlers.add(wrapped);
+    route.handler = wrapped as typeof route.handler;
+    route.config = { ...(route.config as object | undefined), [WRAPPED]: true } as typeof route.config;
+  });
   app.addHook("onRequest", (request, reply, next) => {
     const context: FastifyContext = { request, reply, done: next };
     enter(admission, new Visit(admission, FASTIFY_DOOR, request.raw, reply.raw, context));
