@@ -31,15 +31,45 @@ function buffers(redis: Redis): boolean {
 /**
  * Resolves when a command may be sent without entering ioredis's offline queue; rejects with
  * an outage error (see `isOutage`) when the connection is down. A client that has not
- * connected yet (`lazyConnect`) is connected first. Free for a client with the queue off.
+ * connected yet (`lazyConnect`) is connected first; one that is connecting is waited for, at most
+ * 2 s. Free for a client with the queue off.
  */
 export async function whenReady(redis: Redis): Promise<void> {
   if (!buffers(redis) || redis.status === "ready") return;
-  if (redis.status === "wait") {
-    await redis.connect().catch(() => {});
-    if ((redis.status as string) === "ready") return;
-  }
+  if (redis.status === "wait") await redis.connect().catch(() => {});
+  else if (redis.status === "connecting" || redis.status === "connect") await readyWithin(redis, CONNECTING_WAIT_MS);
+  if ((redis.status as string) === "ready") return;
   throw new Error(`Connection is closed (${redis.status}): sluice does not let the client's offline queue buffer commands`);
+}
+
+/** How long a command waits for a connection that is being made (a fresh client, a reconnect under way). */
+const CONNECTING_WAIT_MS = 2000;
+
+/** One wait per client, however many commands wait on it (so no listener pile-up). */
+const waits = new WeakMap<Redis, Promise<void>>();
+
+/** Resolves when `redis` is ready, or after `ms` (whichever comes first); never rejects. */
+function readyWithin(redis: Redis, ms: number): Promise<void> {
+  let wait = waits.get(redis);
+  if (wait === undefined) {
+    wait = newWait(redis, ms).finally(() => waits.delete(redis));
+    waits.set(redis, wait);
+  }
+  return wait;
+}
+
+function newWait(redis: Redis, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      redis.off("end", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once("ready", done);
+    redis.once("end", done);
+  });
 }
 
 const OUTAGE_MESSAGES = ["Stream isn't writeable", "Connection is closed", "Command timed out", "connect ECONNREFUSED", "read ECONNRESET", "LOADING"];

@@ -167,6 +167,19 @@ describe("RedisStreamSink (real Redis on 127.0.0.1:6379)", { timeout: 60_000 }, 
     } finally {
       plain.disconnect();
     }
+    // A fresh client (connecting now): adds issued at once wait for it (one wait, however many adds).
+    const fresh = new Redis({ host: "127.0.0.1", port: 6379 });
+    try {
+      const stream = key();
+      const sink = new RedisStreamSink(fresh, { stream, maxLength: 30 });
+      assert.notEqual(fresh.status, "ready");
+      const ids = await Promise.all(Array.from({ length: 30 }, (_, i) => sink.add({ i })));
+      assert.equal(new Set(ids).size, 30);
+      assert.ok(fresh.listenerCount("ready") <= 1, `ready listeners: ${fresh.listenerCount("ready")}`);
+      assert.equal(await redis.xlen(stream), 30);
+    } finally {
+      fresh.disconnect();
+    }
     // Nothing listens on port 1 and the client keeps reconnecting: with its offline queue on, a
     // command sent now would wait in memory for as long as the outage lasts.
     const down = new Redis({ host: "127.0.0.1", port: 1, lazyConnect: true, retryStrategy: () => 100 });
