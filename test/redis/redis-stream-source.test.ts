@@ -417,7 +417,7 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     await until(() => (listed?.boundary.stats as { completed: number }).completed === 3, "stats read live");
     ac.abort();
     await run;
-    await assert.rejects(consumeRedisStream(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: ac.signal, name: 1 as unknown as string, handler: () => {} }), /TypeError: options.name/);
+    await assert.rejects(consumeRedisStream(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: new AbortController().signal, name: 1 as unknown as string, handler: () => {} }), /TypeError: options.name/);
   });
 
   test("a pool closed under the source: it stops reading, lets the work in flight finish, and rejects with PoolClosedError", async () => {
