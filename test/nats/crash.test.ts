@@ -95,16 +95,17 @@ test(`crash: ${N} messages, ${CONSUMERS} consumers of concurrency ${CONCURRENCY}
     };
     const started = Date.now();
     const kills: { atIds: number; inFlight: number }[] = [];
-    const spacing = Math.max(300, Math.floor(N / 40)); // spread the kills over the run
+    // Spread the kills over the work (not over time: a quiet machine drains a small stream in
+    // about a second): the k-th kill comes once at least k/(KILLS + 1) of the ids are in.
     while (kills.length < KILLS) {
-      await sleep(spacing / 2 + Math.random() * spacing);
-      const i = Math.floor(Math.random() * children.length);
-      const victim = children[i]!;
-      await victim.ready;
+      await sleep(5 + Math.random() * 20);
       const { ids } = await count();
       if (ids >= N) break;
-      // Mid-work: the victim reported messages in its pool.
-      if (victim.inFlight === 0) continue;
+      if (ids < ((kills.length + 1) * N) / (KILLS + 1)) continue;
+      // Mid-work: a victim that reported messages in its pool.
+      const candidates = children.map((c, i) => [c, i] as const).filter(([c]) => c.inFlight > 0);
+      if (candidates.length === 0) continue;
+      const [victim, i] = candidates[Math.floor(Math.random() * candidates.length)]!;
       const inFlight = victim.inFlight;
       victim.proc.kill("SIGKILL");
       await victim.exited;
