@@ -113,6 +113,7 @@ const PAIRS = 4;
 const a: Run[] = [];
 const pairRps: number[] = [];
 const pairP99: number[] = [];
+const pairServerP99: number[] = [];
 const pairSignal: number[] = [];
 const pairCpu: number[] = [];
 const pairCpuSignal: number[] = [];
@@ -126,6 +127,7 @@ for (let i = 0; i < PAIRS; i++) {
   }
   pairRps.push(runs.sluice!.rps / runs.bare!.rps);
   pairP99.push(runs.sluice!.p99 / runs.bare!.p99);
+  pairServerP99.push(runs.sluice!.server.okLatency.p99 / runs.bare!.server.okLatency.p99);
   pairSignal.push(runs["sluice-signal"]!.rps / runs.bare!.rps);
   pairCpu.push(runs.bare!.server.cpuUsPerResponse / runs.sluice!.server.cpuUsPerResponse);
   pairCpuSignal.push(runs.bare!.server.cpuUsPerResponse / runs["sluice-signal"]!.server.cpuUsPerResponse);
@@ -135,7 +137,10 @@ const median = (xs: number[]): number => {
   return w.length % 2 === 1 ? w[(w.length - 1) / 2]! : (w[w.length / 2 - 1]! + w[w.length / 2]!) / 2;
 };
 const rpsLoss = 1 - median(pairRps);
-const p99Change = median(pairP99) - 1;
+// The client's p99 has autocannon's 1 ms granularity, at which a trivial handler's p99 is 0 or
+// 1 ms (a ratio of NaN or Infinity): the target is judged on the server's p99 (arrival to the
+// response's end, measured with hrtime), and the client's is shown beside it.
+const p99Change = median(pairServerP99) - 1;
 
 // (b) overload of the knee
 const unloaded = await measure("knee-bare", 8, 1);
@@ -152,12 +157,12 @@ out(`Node ${process.version}, ${process.platform}/${process.arch}, autocannon 8 
 out();
 out(`## (a) Overhead at normal load (${NORMAL} connections, trivial handler, the admission's limit never reached)`);
 out();
-out(`| group: setup | req/s | p50 ms | p99 ms | server CPU µs/response |`);
-out(`|---|---:|---:|---:|---:|`);
+out(`| group: setup | req/s | client p50 ms | client p99 ms | server p99 µs | server CPU µs/response |`);
+out(`|---|---:|---:|---:|---:|---:|`);
 const label = (s: Setup): string => (s === "bare" ? "bare node:http" : s === "sluice" ? "admission.handler((req, res) => ...)" : "admission.handler((req, res, signal) => ...)");
-a.forEach((r, i) => out(`| ${Math.floor(i / 3) + 1}: ${label(r.setup)} | ${int(r.rps)} | ${r.p50} | ${r.p99} | ${f1(r.server.cpuUsPerResponse)} |`));
+a.forEach((r, i) => out(`| ${Math.floor(i / 3) + 1}: ${label(r.setup)} | ${int(r.rps)} | ${r.p50} | ${r.p99} | ${f1(r.server.okLatency.p99 * 1000)} | ${f1(r.server.cpuUsPerResponse)} |`));
 out();
-out(`Per group, admission / bare req/s: ${pairRps.map((x) => x.toFixed(3)).join(", ")}; p99: ${pairP99.map((x) => x.toFixed(2)).join(", ")}.`);
+out(`Per group, admission / bare req/s: ${pairRps.map((x) => x.toFixed(3)).join(", ")}; client p99 (1 ms granularity): ${pairP99.map((x) => x.toFixed(2)).join(", ")}; server p99: ${pairServerP99.map((x) => x.toFixed(2)).join(", ")}.`);
 out();
 const cpuLoss = 1 - median(pairCpu);
 out(`Throughput a saturated server can reach is 1 / its CPU time per response, which the machine's load disturbs far less than req/s: ` +
@@ -167,7 +172,7 @@ out();
 out(`A listener that declares the signal (an AbortSignal made per request, Node's cost): ${pct(median(pairSignal) - 1)} (median), per pair ${pairSignal.map((x) => x.toFixed(3)).join(", ")}.`);
 out();
 out(`Measured req/s (disturbed by the machine's load), median group: throughput ${pct(-rpsLoss)} (target: loss <= 3%): ${rpsLoss <= 0.03 ? "met" : "MISSED"}. ` +
-  `p99 change: ${pct(p99Change)} (target within 5%): ${Math.abs(p99Change) <= 0.05 || p99Change < 0 ? "met" : "MISSED"}.`);
+  `Server p99 change (median group): ${pct(p99Change)} (target within 5%): ${Math.abs(p99Change) <= 0.05 || p99Change < 0 ? "met" : "MISSED"}.`);
 out();
 out(`## (b) 10x overload of a handler with a concurrency knee at 8 (8 units x 20 ms)`);
 out();

@@ -184,8 +184,9 @@ const GONE = 5;
 /**
  * @internal How a front door runs an admitted request and answers a refused one. `begin` calls
  * the user's code; a door that sees the handler's promise (`tracksHandler`) reports its end with
- * `handlerSettled`; the others count the handler as settled at once (the slot then follows the
- * response alone).
+ * `handlerSettled`; the others count the handler as settled at once, unless they wrap the
+ * framework's handlers and report them (`visit.handlerDone = false` while one runs, then
+ * `handlerEnded`), as the Express and Fastify doors do.
  */
 export interface Door {
   readonly tracksHandler: boolean;
@@ -238,6 +239,11 @@ export class Visit {
 }
 
 const NO_HEADERS: (readonly [string, string])[] = [];
+
+/** @internal Whether a visit was admitted and its slot is still held. */
+export function isRunning(visit: Visit): boolean {
+  return visit.state === RUNNING;
+}
 
 /** @internal The handler's signal of a visit, created on first use (already aborted if it fired before). */
 export function signalOf(visit: Visit): AbortSignal {
