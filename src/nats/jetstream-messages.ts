@@ -7,14 +7,17 @@
  *    after the previous one ended and the loop asked for the next message. So at most `batch`
  *    messages are delivered and not yet taken by the loop, whatever the backlog.
  *  - The iterable never acks: the loop acks, naks or terms each message it took (at-least-once).
- *  - On `break`/`return`, a thrown error in the loop, or the signal's abort, the open fetch is
- *    closed and every message it delivered that the loop did not take is `nak`ed at once (not
- *    left to `ack_wait`). An abort ends the iteration (it does not throw): the loop finishes the
+ *  - On `break`/`return`, a thrown error in the loop, or the signal's abort, every message the
+ *    open fetch delivered that the loop did not take is `nak`ed at once (not left to
+ *    `ack_wait`), and the fetch is closed once it has been quiet for a moment (`fetch-end.ts`:
+ *    the server cannot take a pull request back, so a fetch closed at once would lose what the
+ *    server sends it next). An abort ends the iteration (it does not throw): the loop finishes the
  *    message it holds.
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { checkInteger, checkOptions, checkSignal } from "../core/validate.js";
 import { isFatal, missingConsumer } from "./fatal.js";
+import { closeWhenQuiet, type QuietCloser } from "./fetch-end.js";
 
 /** Options of `jetStreamMessages(consumer, options)`. */
 export interface JetStreamMessagesOptions {
@@ -56,14 +59,19 @@ export async function* jetStreamMessages(consumer: Consumer, options?: JetStream
   while (!aborted()) {
     const messages = await consumer.fetch({ max_messages: batch, expires });
     const it = messages[Symbol.asyncIterator]();
-    const onAbort = (): void => void messages.close();
+    let closer: QuietCloser | undefined;
+    const onAbort = (): void => {
+      closer ??= closeWhenQuiet(messages);
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
+    if (aborted()) onAbort(); // aborted while the fetch was being opened
     let clean = false;
     try {
       for (;;) {
         const r = await it.next();
         if (r.done === true) break;
         if (aborted()) {
+          closer?.touch();
           r.value.nak();
           continue;
         }
@@ -77,8 +85,8 @@ export async function* jetStreamMessages(consumer: Consumer, options?: JetStream
     } finally {
       signal?.removeEventListener("abort", onAbort);
       if (!clean) {
-        // break/return/throw in the loop: close the fetch and give back what it delivered.
-        void messages.close();
+        // break/return/throw in the loop: give back what the fetch delivers until it ends or is quiet.
+        closer ??= closeWhenQuiet(messages);
         for (;;) {
           let r: IteratorResult<JsMsg>;
           try {
@@ -87,13 +95,16 @@ export async function* jetStreamMessages(consumer: Consumer, options?: JetStream
             break;
           }
           if (r.done === true) break;
+          closer.touch();
           try {
             r.value.nak();
           } catch {
+            void messages.close();
             break; // connection gone: the server redelivers after ack_wait
           }
         }
       }
+      closer?.cancel();
     }
   }
 }

@@ -18,8 +18,12 @@
  *    server's redelivery after `ack_wait`.
  *  - While a message is held longer than `workingMs` (half the consumer's `ack_wait` by default),
  *    `working()` is sent for it, so long tasks are not redelivered under a live consumer.
- *  - Once the signal aborts: no new fetch; open fetches are closed; messages already delivered but
- *    not started are nak'ed; work that settles from then on is acked with confirmation
+ *  - Once the signal aborts: no new fetch. An open fetch is left to end by itself (the server
+ *    has sent its whole batch, or its `expires` passed) until it has been quiet for `QUIET_MS`,
+ *    and only then drained and closed (see `fetch-end.ts`: the server cannot take a pull
+ *    request back). A message the server sends after the quiet close is redelivered after
+ *    `ack_wait` (at-least-once holds). What a stopping fetch receives, and what was delivered
+ *    but not started, is nak'ed; work that settles from then on is acked with confirmation
  *    (`ackAck`); the promise resolves when every held message has settled and the connection
  *    flushed, so the server has applied those acks by then.
  */
@@ -31,6 +35,7 @@ import { defaultRetryIf, type Jitter } from "../flow/retry.js";
 import { PoolClosedError } from "../flow/errors.js";
 import { observe } from "../core/registry.js";
 import { isFatal, missingConsumer } from "./fatal.js";
+import { closeWhenQuiet, type FetchIter, type QuietCloser } from "./fetch-end.js";
 import { checkDuration, checkFunction, checkInteger, checkName, checkOptions, checkSignal } from "../core/validate.js";
 
 /** How the delay of a `nak` grows with the delivery count (as `retry`'s backoff does). */
@@ -120,9 +125,6 @@ interface Held {
   touched: number;
 }
 
-interface Iter {
-  close(): Promise<void | Error>;
-}
 
 function connectionOf(consumer: Consumer): unknown {
   return (consumer as unknown as { api?: { nc?: unknown } }).api?.nc;
@@ -182,7 +184,7 @@ class JetStreamSource {
   #workingMs = 15_000;
 
   readonly #held = new Set<Held>();
-  readonly #iters = new Set<Iter>();
+  readonly #open = new Map<FetchIter, QuietCloser | undefined>();
   #requested = 0;
   #openFetches = 0;
   #stopping = false;
@@ -348,7 +350,7 @@ class JetStreamSource {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#resolveStopped();
-    for (const it of this.#iters) void it.close();
+    for (const iter of this.#open.keys()) this.#open.set(iter, closeWhenQuiet(iter));
     this.#kick();
   }
 
@@ -382,12 +384,12 @@ class JetStreamSource {
     this.#requested += n;
     this.#fetches++;
     let left = n;
-    let iter: (AsyncIterable<JsMsg> & Iter) | undefined;
+    let iter: (AsyncIterable<JsMsg> & FetchIter) | undefined;
     try {
       iter = await this.#consumer.fetch({ max_messages: n, expires: this.#expiresMs });
-      this.#iters.add(iter);
-      if (this.#stopping) void iter.close();
+      this.#open.set(iter, this.#stopping ? closeWhenQuiet(iter) : undefined);
       for await (const msg of iter) {
+        this.#open.get(iter)?.touch();
         if (left > 0) {
           left--;
           this.#requested--;
@@ -408,7 +410,10 @@ class JetStreamSource {
         clearTimeout(timer);
       }
     } finally {
-      if (iter !== undefined) this.#iters.delete(iter);
+      if (iter !== undefined) {
+        this.#open.get(iter)?.cancel();
+        this.#open.delete(iter);
+      }
       this.#requested -= left;
       this.#openFetches--;
       this.#kick();

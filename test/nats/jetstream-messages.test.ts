@@ -88,6 +88,42 @@ describe("jetStreamMessages", () => {
     }
   });
 
+  test("break at random points while messages are being published: nothing the server sent is left to ack_wait", { timeout: 60_000 }, async () => {
+    // The server cannot take a pull request back: a fetch closed at the break would lose what
+    // the server sends it next (here: messages published while the fetch is open), and those
+    // messages would wait out the minute of ack_wait.
+    const s = await testStream("it_break_mid");
+    try {
+      const consumer = await s.consumer({ ack_wait: 60e9 });
+      const publishing = (async () => {
+        for (let i = 0; i < 1500; i++) await s.js.publish(s.subject, String(i));
+      })();
+      const seen = new Set<string>();
+      for (let round = 0; round < 10; round++) {
+        const stopAt = 1 + Math.floor(Math.random() * 120);
+        let taken = 0;
+        for await (const msg of jetStreamMessages(consumer, { batch: 64 })) {
+          seen.add(msg.string());
+          msg.ack();
+          if (++taken === stopAt) break;
+        }
+      }
+      await publishing;
+      const ac = new AbortController();
+      const bound = setTimeout(() => ac.abort(), 15_000); // well inside the minute of ack_wait
+      for await (const msg of jetStreamMessages(consumer, { batch: 64, signal: ac.signal, expiresMs: 1000 })) {
+        seen.add(msg.string());
+        msg.ack();
+        if (seen.size === 1500) ac.abort();
+      }
+      clearTimeout(bound);
+      assert.equal(seen.size, 1500, `${1500 - seen.size} messages did not come back before ack_wait`);
+      await until(async () => (await s.count()) === 0, "all acked");
+    } finally {
+      await s.close();
+    }
+  });
+
   test("an aborted signal yields nothing; bad options are typed errors", { timeout: 30_000 }, async () => {
     const s = await testStream("it_bad");
     try {

@@ -289,6 +289,39 @@ describe("consumeJetStream", () => {
     }
   });
 
+  test("abort at random points mid-stream: every message the server delivered reached the source (none left to ack_wait)", { timeout: 60_000 }, async () => {
+    // The server cannot take a pull request back: a fetch closed at once loses what the server
+    // sends it next, and those messages would stay ack-pending for ack_wait (30 s here).
+    const s = await testStream("src_stop_mid");
+    try {
+      await s.fill(4000);
+      const consumer = await s.consumer();
+      let receivedSoFar = 0;
+      for (let round = 0; round < 12; round++) {
+        const pool = new Pool({ concurrency: 32, queue: 64 });
+        const ac = new AbortController();
+        const stopAt = 20 + Math.floor(Math.random() * 150);
+        let n = 0;
+        const stats = await consumeJetStream(consumer, {
+          pool,
+          signal: ac.signal,
+          handler: async () => {
+            if (++n === stopAt) ac.abort();
+            await new Promise((r) => setImmediate(r));
+          },
+        });
+        assert.equal(stats.received, stats.acked + stats.naked, `round ${round}`);
+        receivedSoFar += stats.received;
+        const info = await consumer.info();
+        assert.equal(info.delivered.consumer_seq, receivedSoFar, `round ${round}: the server delivered ${info.delivered.consumer_seq}, the source received ${receivedSoFar}`);
+        // A nak'ed message counts as ack-pending until the server redelivers it; nothing else may.
+        await until(async () => (await consumer.info()).num_ack_pending <= stats.naked, `round ${round}: only the nak'ed are ack-pending`, 5000);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test("confirmAcks: each ack is confirmed by the server before its slot frees", { timeout: 30_000 }, async () => {
     const s = await testStream("src_ackack");
     try {
