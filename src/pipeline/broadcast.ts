@@ -48,6 +48,12 @@ export interface SubscribeOptions {
    * value is dropped for this subscriber), `"disconnect"` (the subscription ends with `LaggedError`).
    */
   policy?: BroadcastPolicy;
+  /**
+   * Ends the subscription when it aborts: it leaves the broadcast at once (buffered values are
+   * discarded, as by `unsubscribe()`), and its iteration throws `signal.reason` (once; then it
+   * is done). An already-aborted signal makes `subscribe` throw its reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** Counters of one subscription (a fresh snapshot). */
@@ -89,6 +95,10 @@ export class Subscription<T> implements AsyncIterable<T> {
   /** @internal */ lagged: LaggedError | null = null;
   /** @internal Left by unsubscribe() or a disconnect: nothing more is yielded. */ gone = false;
   #iterated = false;
+  /** The abort of `options.signal`, thrown once by the iteration. */
+  #aborted: { reason: unknown } | null = null;
+  #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
 
   /** @internal */
   constructor(
@@ -97,6 +107,23 @@ export class Subscription<T> implements AsyncIterable<T> {
     readonly buffer: number,
   ) {
     this.ch = new Channel<T>(buffer);
+  }
+
+  /** @internal Ends this subscription when `signal` aborts (see `SubscribeOptions.signal`). */
+  watch(signal: AbortSignal): void {
+    this.#signal = signal;
+    this.#onAbort = () => {
+      this.#aborted = { reason: signal.reason };
+      this.unsubscribe();
+    };
+    signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** @internal It left the broadcast: the signal no longer holds it. */
+  detach(): void {
+    if (this.#onAbort !== undefined) this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#onAbort = undefined;
+    this.#signal = undefined;
   }
 
   /** A fresh snapshot of this subscription's counters. */
@@ -158,6 +185,12 @@ export class Subscription<T> implements AsyncIterable<T> {
   #result(ok: boolean, value: T | undefined): IteratorResult<T>;
   #result(ok: false, value: undefined): IteratorResult<T> | undefined;
   #result(ok: boolean, value: T | undefined): IteratorResult<T> | undefined {
+    if (this.#aborted !== null) {
+      const { reason } = this.#aborted;
+      this.#aborted = null;
+      this.#lagThrown = true; // one end only
+      throw reason;
+    }
     if (this.lagged !== null) {
       if (this.#lagThrown) return DONE;
       this.#lagThrown = true;
@@ -245,7 +278,7 @@ export class Broadcast<T> {
    * for await (const v of bus.subscribe({ policy: "disconnect", buffer: 8 })) use(v);
    */
   subscribe(options?: SubscribeOptions): Subscription<T> {
-    checkOptions(options);
+    const signal = signalOf(options);
     const policy = options?.policy ?? "block";
     if (!POLICIES.includes(policy)) throw new RangeError(`options.policy must be one of ${POLICIES.join(", ")}, got ${JSON.stringify(policy)}`);
     const buffer = checkInteger(options?.buffer ?? DEFAULT_BUFFER, "options.buffer", policy === "drop-oldest" ? 1 : 0);
@@ -253,7 +286,9 @@ export class Broadcast<T> {
     if (this.#subs.size >= this.#max) {
       throw new BusyError(`${this.#describe()} has ${this.#max} subscribers (maxSubscribers)`);
     }
+    signal?.throwIfAborted();
     const sub = new Subscription<T>(this, policy, buffer);
+    if (signal !== undefined) sub.watch(signal);
     this.#subs.add(sub);
     if (this.#subs.size > this.#warnAt && !this.#warned) {
       this.#warned = true;
@@ -326,6 +361,7 @@ export class Broadcast<T> {
 
   /** @internal A subscription leaves. */
   remove(sub: Subscription<T>): void {
+    sub.detach();
     if (this.#subs.delete(sub)) this.#droppedGone += sub.dropped;
   }
 

@@ -2,8 +2,8 @@
  * `fanOut(source, n)`: each item to exactly one of n consumers, whichever asks first.
  */
 import { Channel } from "../core/channel.js";
-import { checkInteger } from "../core/validate.js";
-import { Group, GroupIterator } from "./group.js";
+import { checkInteger, signalOf } from "../core/validate.js";
+import { Group, GroupIterator, type AbortableIterable } from "./group.js";
 import { openSource, type Source } from "./source.js";
 
 class FanOut<T> {
@@ -40,15 +40,15 @@ class FanOut<T> {
   /** A lane broke out: stop everything once no lane is left. */
   leave = (): boolean => --this.#live === 0;
 
-  lane(): AsyncIterable<T> {
+  lane(): AbortableIterable<T> {
     let iterated = false;
-    return {
-      [Symbol.asyncIterator]: () => {
-        if (iterated) throw new Error("a fanOut lane is iterated once: it was already iterated");
-        iterated = true;
-        return new GroupIterator(this.start, this.out, this.leave);
-      },
+    const values = (options?: { signal?: AbortSignal }): AsyncIterableIterator<T> => {
+      const signal = signalOf(options);
+      if (iterated) throw new Error("a fanOut lane is iterated once: it was already iterated");
+      iterated = true;
+      return new GroupIterator(this.start, this.out, this.leave, signal);
     };
+    return { values, [Symbol.asyncIterator]: () => values() };
   }
 }
 
@@ -56,15 +56,16 @@ class FanOut<T> {
  * Fan-out: returns `n` async iterables that share `source`'s items, each item going to exactly
  * one of them: whichever lane asks first (a free worker takes the next job). Nothing is read
  * until a lane is iterated. Each lane ends when the source has ended; a failure of the source
- * makes every lane's iteration throw it. A lane that breaks out just stops taking items; when
- * every lane has broken out, the source is closed.
+ * makes every lane's iteration throw it. A lane that breaks out (or whose `values({ signal })`
+ * signal aborts: its iteration then rejects with `signal.reason`) just stops taking items; when
+ * every lane has left, the source is closed.
  *
  * Bounded: a hand-off channel; the source is read only when a lane asks.
  *
  * @example
  * await Promise.all(fanOut(jobs, 4).map(async (lane) => { for await (const job of lane) await handle(job); }));
  */
-export function fanOut<T>(source: Source<T>, n: number): AsyncIterable<T>[] {
+export function fanOut<T>(source: Source<T>, n: number): AbortableIterable<T>[] {
   checkInteger(n, "n", 1);
   const f = new FanOut(source, n);
   return Array.from({ length: n }, () => f.lane());

@@ -59,26 +59,54 @@ export class Group {
   }
 }
 
+/**
+ * What `merge`, `fanOut` and `partition` hand out: an async iterable (iterate it once) that can
+ * also be iterated with a signal.
+ */
+export interface AbortableIterable<T> extends AsyncIterable<T> {
+  /**
+   * Iterates with `signal`: when it aborts, this consumer breaks out (as `break` does) and the
+   * pending or next `next()` rejects with `signal.reason` once what the break stops has stopped.
+   *
+   * @example
+   * for await (const job of lane.values({ signal })) await handle(job);
+   */
+  values(options?: { signal?: AbortSignal }): AsyncIterableIterator<T>;
+}
+
 /** A consumer's iterator over one of a group's output channels. */
 export class GroupIterator<T> implements AsyncIterableIterator<T> {
   #done = false;
+  /** Wait options for `out.recv`: the group's signal, joined with the consumer's if it has one. */
+  #opts: { readonly signal: AbortSignal } | undefined;
   constructor(
     readonly start: () => Group,
     readonly out: Channel<T>,
     /** Called once when this consumer breaks out (returns true if the whole group should stop). */
     readonly onReturn: () => boolean,
+    /** The consumer's own signal (`values({ signal })`). */
+    readonly signal?: AbortSignal,
   ) {}
 
   next(): Promise<IteratorResult<T>> {
     if (this.#done) return Promise.resolve(DONE);
+    if (this.signal?.aborted === true) return this.#abort();
     const g = this.start();
     if (g.ctl.signal.aborted) return this.#end(g);
     const r = this.out.tryRecv();
     if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.#end(g);
-    return this.out.recv(g.opts).then(
+    this.#opts ??= this.signal === undefined ? g.opts : { signal: AbortSignal.any([g.ctl.signal, this.signal]) };
+    return this.out.recv(this.#opts).then(
       (v) => (v.ok && !g.ctl.signal.aborted ? { value: v.value, done: false } : this.#end(g)),
-      () => this.#end(g),
+      () => (this.signal?.aborted === true && !g.ctl.signal.aborted ? this.#abort() : this.#end(g)),
     );
+  }
+
+  /** The consumer's signal aborted: break out, then reject with its reason. */
+  async #abort(): Promise<never> {
+    const reason: unknown = this.signal?.reason;
+    await this.return();
+    throw reason;
   }
 
   #end(g: Group): Promise<IteratorResult<T>> {

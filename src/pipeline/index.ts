@@ -22,6 +22,7 @@ export { LaggedError } from "./errors.js";
 export { merge } from "./merge.js";
 export { fanOut } from "./fan-out.js";
 export { partition } from "./partition.js";
+export type { AbortableIterable } from "./group.js";
 export type { PartitionOptions } from "./partition.js";
 export { Broadcast, Subscription } from "./broadcast.js";
 export type { BroadcastOptions, BroadcastPolicy, BroadcastStats, SubscribeOptions, SubscriptionStats } from "./broadcast.js";

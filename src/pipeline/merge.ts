@@ -3,10 +3,11 @@
  * they arrive.
  */
 import { Channel } from "../core/channel.js";
-import { Group, GroupIterator } from "./group.js";
+import { Group, GroupIterator, type AbortableIterable } from "./group.js";
+import { signalOf } from "../core/validate.js";
 import { openSource, type Source } from "./source.js";
 
-class Merge<T> implements AsyncIterable<T> {
+class Merge<T> implements AbortableIterable<T> {
   #group: Group | null = null;
   #out = new Channel<T>(0);
   #iterated = false;
@@ -42,9 +43,14 @@ class Merge<T> implements AsyncIterable<T> {
   };
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this.values();
+  }
+
+  values(options?: { signal?: AbortSignal }): AsyncIterableIterator<T> {
+    const signal = signalOf(options);
     if (this.#iterated) throw new Error("merge(...) is iterated once: it was already iterated");
     this.#iterated = true;
-    return new GroupIterator(this.#start, this.#out, () => true);
+    return new GroupIterator(this.#start, this.#out, () => true, signal);
   }
 }
 
@@ -53,7 +59,8 @@ class Merge<T> implements AsyncIterable<T> {
  * async iterable, a Node `Readable` or a web `ReadableStream`), in arrival order; each source's
  * own order is kept. Nothing is read until it is iterated (once). It ends when every source has
  * ended; the first failing source fails it (the iteration throws that error once the others
- * are closed and stopped). `break` closes every source.
+ * are closed and stopped). `break` closes every source; so does the abort of the signal given
+ * to `values({ signal })`, after which the iteration rejects with `signal.reason`.
  *
  * Bounded: a hand-off channel; each source's reader holds at most one item while the consumer
  * is busy, so a slow consumer slows every source.
@@ -61,6 +68,6 @@ class Merge<T> implements AsyncIterable<T> {
  * @example
  * for await (const event of merge(clicks, keys, timers)) handle(event);
  */
-export function merge<T>(...sources: Source<T>[]): AsyncIterable<T> {
+export function merge<T>(...sources: Source<T>[]): AbortableIterable<T> {
   return new Merge<T>(sources);
 }

@@ -3,8 +3,8 @@
  * same key keep their order and are handled by one consumer.
  */
 import { Channel } from "../core/channel.js";
-import { checkFunction, checkInteger, checkOptions } from "../core/validate.js";
-import { Group, GroupIterator } from "./group.js";
+import { checkFunction, checkInteger, checkOptions, signalOf } from "../core/validate.js";
+import { Group, GroupIterator, type AbortableIterable } from "./group.js";
 import { openSource, type Source } from "./source.js";
 import { DEFAULT_BUFFER, isThenable } from "./stage.js";
 
@@ -83,15 +83,15 @@ class Partition<T> {
     }
   }
 
-  lane(i: number): AsyncIterable<T> {
+  lane(i: number): AbortableIterable<T> {
     let iterated = false;
-    return {
-      [Symbol.asyncIterator]: () => {
-        if (iterated) throw new Error("a partition lane is iterated once: it was already iterated");
-        iterated = true;
-        return new GroupIterator(this.start, this.lanes[i]!, () => true);
-      },
+    const values = (options?: { signal?: AbortSignal }): AsyncIterableIterator<T> => {
+      const signal = signalOf(options);
+      if (iterated) throw new Error("a partition lane is iterated once: it was already iterated");
+      iterated = true;
+      return new GroupIterator(this.start, this.lanes[i]!, () => true, signal);
     };
+    return { values, [Symbol.asyncIterator]: () => values() };
   }
 }
 
@@ -105,13 +105,14 @@ class Partition<T> {
  * Blocks: when an item's lane is full, the router waits for it (head-of-line), so consume every
  * lane concurrently. Bounded: each lane's buffer (`options.buffer`, default 16), plus one item
  * in the router. Breaking out of any lane stops the partition: the source is closed and every
- * lane ends.
+ * lane ends. So does the abort of a lane's `values({ signal })` signal (that lane's iteration
+ * rejects with `signal.reason`; the others end).
  *
  * @example
  * const lanes = partition(events, (e) => e.accountId, 4);
  * await Promise.all(lanes.map(async (lane) => { for await (const e of lane) await apply(e); }));
  */
-export function partition<T>(source: Source<T>, keyOf: (item: T) => unknown, n: number, options?: PartitionOptions): AsyncIterable<T>[] {
+export function partition<T>(source: Source<T>, keyOf: (item: T) => unknown, n: number, options?: PartitionOptions): AbortableIterable<T>[] {
   checkFunction(keyOf, "keyOf");
   checkInteger(n, "n", 1);
   checkOptions(options);

@@ -129,6 +129,35 @@ describe("Broadcast", () => {
     assert.throws(() => b.subscribe(), ChannelClosedError);
   });
 
+  test("subscribe({ signal }): an abort unsubscribes at once, a waiting iteration rejects with the reason, then ends", T, async () => {
+    const b = new Broadcast<number>({ maxSubscribers: 1 });
+    const ac = new AbortController();
+    const reason = new Error("request ended");
+    const sub = b.subscribe({ buffer: 0, signal: ac.signal });
+    const it = sub[Symbol.asyncIterator]();
+    const first = it.next();
+    await b.publish(1);
+    assert.deepEqual(await first, { value: 1, done: false });
+    const waiting = it.next();
+    const blocked = b.publish(2); // a "block" subscriber without room: the publish waits for it
+    ac.abort(reason);
+    await assert.rejects(waiting, (e) => e === reason);
+    await blocked; // the subscriber left: the publish goes on
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+    assert.equal(b.stats.subscribers, 0);
+    b.subscribe().unsubscribe(); // its place is free again (maxSubscribers 1)
+    // Not iterated: the abort still takes it out of the broadcast.
+    const ac2 = new AbortController();
+    b.subscribe({ signal: ac2.signal });
+    assert.equal(b.stats.subscribers, 1);
+    ac2.abort();
+    assert.equal(b.stats.subscribers, 0);
+    assert.throws(() => b.subscribe({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    assert.throws(() => b.subscribe({ signal: {} as never }), /options.signal must be an AbortSignal/);
+    assert.equal(b.stats.subscribers, 0);
+    assert.deepEqual(parkedWork(), []);
+  });
+
   test("close lets each subscriber drain what it holds, then end", T, async () => {
     const b = new Broadcast<string>();
     const s = b.subscribe({ buffer: 4 });

@@ -77,6 +77,49 @@ describe("merge", () => {
     assert.deepEqual([...out].sort((a, b) => a - b), [10, 20, 30]);
   });
 
+  test("values({ signal }): an abort closes every source, rejects the waiting next() with the reason, and leaves nothing parked", T, async () => {
+    let closed = 0;
+    async function* endless(): AsyncGenerator<number> {
+      try {
+        for (;;) {
+          await new Promise<void>((r) => setImmediate(r));
+          yield 1;
+        }
+      } finally {
+        closed++;
+      }
+    }
+    const idle = new Channel<number>(0); // never sends: the merge waits on it too
+    const ac = new AbortController();
+    const reason = new Error("client left");
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const x of merge(endless(), endless(), idle).values({ signal: ac.signal })) {
+          got.push(x);
+          if (got.length === 5) ac.abort(reason);
+        }
+      })(),
+      (e) => e === reason,
+    );
+    assert.equal(closed, 2);
+    assert.deepEqual(parkedWork(), []);
+    // Already aborted: nothing is yielded, the sources are closed.
+    let closed2 = 0;
+    function* gen(): Generator<number> {
+      try {
+        yield 1;
+      } finally {
+        closed2++;
+      }
+    }
+    const it = merge(gen()).values({ signal: AbortSignal.abort(reason) });
+    await assert.rejects(it.next(), (e) => e === reason);
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+    assert.ok(closed2 <= 1);
+    assert.throws(() => merge([1]).values({ signal: "no" as never }), /options.signal must be an AbortSignal/);
+  });
+
   test("refuses a source of no known kind", () => {
     assert.throws(() => merge([1], 5 as never), /sources\[1\] must be/);
   });
@@ -119,6 +162,32 @@ describe("fanOut", () => {
     }
     const others = await rest;
     assert.deepEqual([...first, ...others].sort((x, y) => x - y), range(50));
+  });
+
+  test("a lane's values({ signal }): its abort makes that lane leave (rejecting with the reason); the others take the rest", T, async () => {
+    const [a, b] = fanOut(range(50), 2);
+    const ac = new AbortController();
+    const reason = new Error("worker stopped");
+    const gotA: number[] = [];
+    const gotB: number[] = [];
+    const runA = (async () => {
+      for await (const x of a!.values({ signal: ac.signal })) {
+        gotA.push(x);
+        if (gotA.length === 3) ac.abort(reason);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    })();
+    const runB = (async () => {
+      for await (const x of b!) {
+        gotB.push(x);
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    })();
+    await assert.rejects(runA, (e) => e === reason);
+    await runB;
+    assert.equal(gotA.length, 3);
+    assert.deepEqual([...gotA, ...gotB].sort((x, y) => x - y), range(50), "every item once, none lost to the lane that left");
+    assert.deepEqual(parkedWork(), []);
   });
 
   test("checks n", () => {
@@ -169,6 +238,34 @@ describe("partition", () => {
     for await (const _ of l0!) break;
     await other;
     assert.ok(closed);
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("a lane's values({ signal }): its abort stops the partition, that lane rejects with the reason, the others end", T, async () => {
+    let closed = false;
+    function* endless(): Generator<number> {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        closed = true;
+      }
+    }
+    const [even, odd] = partition(endless(), (x) => x % 2, 2, { buffer: 1 });
+    const ac = new AbortController();
+    const reason = new Error("stop");
+    const runOdd = (async () => {
+      let n = 0;
+      for await (const _ of odd!) n++;
+      return n;
+    })();
+    await assert.rejects(
+      (async () => {
+        for await (const x of even!.values({ signal: ac.signal })) if (x === 10) ac.abort(reason);
+      })(),
+      (e) => e === reason,
+    );
+    assert.ok((await runOdd) >= 0, "the other lane ends");
+    assert.ok(closed, "the source was closed");
     assert.deepEqual(parkedWork(), []);
   });
 
