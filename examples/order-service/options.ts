@@ -46,7 +46,8 @@ export const USAGE = `usage: npm run orders -- [options]
   --progress-ms MS    progress line period (default 500)
   --json              print the summary as one JSON line, last
   --drop              drop the table at the end
-PostgreSQL: 127.0.0.1:5432, database test, user $PGUSER or postgres.`;
+PostgreSQL: $PGHOST:$PGPORT, database $PGDATABASE, user $PGUSER, password $PGPASSWORD,
+where set; else 127.0.0.1:5432, database test, user postgres (trust auth).`;
 
 /** A bad command line; its message says which option and why. */
 export class UsageError extends Error {

@@ -11,7 +11,11 @@
 import pg from "pg";
 import type { EnrichedOrder } from "./order.js";
 
-/** Where the database is: 127.0.0.1:5432, database `test`, user `$PGUSER` or `postgres`, by default. */
+/**
+ * Where the database is. Each field not given is read from libpq's environment variables
+ * (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`), else 127.0.0.1:5432, database
+ * `test`, user `postgres`, no password (trust auth).
+ */
 export interface StoreOptions {
   /** The table's name: letters, digits and `_`, starting with a letter (it is created if missing). */
   table: string;
@@ -19,8 +23,22 @@ export interface StoreOptions {
   port?: number;
   database?: string;
   user?: string;
+  password?: string;
   /** The most connections open at once (default 4). */
   poolSize?: number;
+}
+
+/** Where the database is by libpq's environment variables (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`) and the defaults. */
+export function databaseFromEnv(env: NodeJS.ProcessEnv = process.env): { host: string; port: number; database: string; user: string; password: string | undefined } {
+  const port = env.PGPORT === undefined || env.PGPORT === "" ? 5432 : Number(env.PGPORT);
+  if (!Number.isSafeInteger(port) || port < 1 || port > 65535) throw new RangeError(`PGPORT must be an integer in 1..65535, got ${JSON.stringify(env.PGPORT)}`);
+  return {
+    host: env.PGHOST || "127.0.0.1",
+    port,
+    database: env.PGDATABASE || "test",
+    user: env.PGUSER || "postgres",
+    password: env.PGPASSWORD || undefined,
+  };
 }
 
 /** PostgreSQL could not be reached: says where it looked, and why. */
@@ -80,14 +98,17 @@ export class OrderStore {
     if (typeof table !== "string" || !TABLE.test(table)) {
       throw new TypeError(`table must be a plain identifier (a letter, then letters, digits or _), got ${JSON.stringify(table)}`);
     }
-    const host = options.host ?? "127.0.0.1";
-    const port = options.port ?? 5432;
-    const database = options.database ?? "test";
-    const user = options.user ?? process.env.PGUSER ?? "postgres";
+    const env = databaseFromEnv();
+    const host = options.host ?? env.host;
+    const port = options.port ?? env.port;
+    const database = options.database ?? env.database;
+    const user = options.user ?? env.user;
+    const password = options.password ?? env.password;
+    if (!Number.isSafeInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be an integer in 1..65535, got ${String(port)}`);
     const max = options.poolSize ?? 4;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`poolSize must be a positive safe integer, got ${String(max)}`);
     const where = `${host}:${port} (database ${database}, user ${user})`;
-    const pool = new pg.Pool({ host, port, database, user, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 });
+    const pool = new pg.Pool({ host, port, database, user, password, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 });
     // An idle client that loses its connection emits here; without a listener it would crash the process.
     pool.on("error", () => {});
     const store = new OrderStore(table, pool, where);

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { withStore } from "./helpers.js";
 import type { OrderService } from "../../../examples/order-service/service.js";
+import { databaseFromEnv } from "../../../examples/order-service/store.js";
 import { checkSummary, checkTable, makeLoad, runOnce } from "./scenario.js";
 
 test("a whole load: valid orders persisted once each, the rest dead-lettered by reason, all acked", { timeout: 60_000 }, async () => {
@@ -99,7 +100,7 @@ test("the drain deadline passes: the rest is abandoned and given back; a restart
 test("a stage fails (the table refuses writes): the run ends, nothing acked that did not commit", { timeout: 60_000 }, async () => {
   await withStore("failure", async (store) => {
     const load = makeLoad({ count: 2000, seed: 14 });
-    const admin = new pg.Client({ host: "127.0.0.1", port: 5432, database: "test", user: process.env.PGUSER ?? "postgres" });
+    const admin = new pg.Client(databaseFromEnv());
     await admin.connect();
     try {
       let commits = 0;
@@ -179,7 +180,7 @@ test("backpressure through the database: a locked table stalls the chain back to
     // Only valid orders and no lookup failures: while the table is locked nothing can be acked
     // (no dead letters free a credit), so the chain fills and stays full.
     const load = makeLoad({ count: 3000, seed: 15, invalidRate: 0, unknownCustomerRate: 0 }, maxUnacked);
-    const admin = new pg.Client({ host: "127.0.0.1", port: 5432, database: "test", user: process.env.PGUSER ?? "postgres" });
+    const admin = new pg.Client(databaseFromEnv());
     await admin.connect();
     try {
       let service: OrderService | undefined;

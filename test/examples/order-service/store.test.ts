@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DatabaseUnreachableError, OrderStore } from "../../../examples/order-service/store.js";
+import { DatabaseUnreachableError, OrderStore, databaseFromEnv } from "../../../examples/order-service/store.js";
 import type { EnrichedOrder } from "../../../examples/order-service/order.js";
 import { tableName, withStore } from "./helpers.js";
 
@@ -69,4 +69,26 @@ test("bad table names are refused before connecting; an unreachable server says 
     OrderStore.open({ table: tableName("nowhere"), port: 1 }),
     (e: unknown) => e instanceof DatabaseUnreachableError && /PostgreSQL is not reachable at 127\.0\.0\.1:1 \(database test, user /.test(e.message),
   );
+});
+
+test("the connection follows libpq's environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD), else the local defaults", async () => {
+  assert.deepEqual(databaseFromEnv({}), { host: "127.0.0.1", port: 5432, database: "test", user: "postgres", password: undefined });
+  assert.deepEqual(databaseFromEnv({ PGHOST: "db.internal", PGPORT: "6543", PGDATABASE: "orders", PGUSER: "svc", PGPASSWORD: "s3cret" }), {
+    host: "db.internal",
+    port: 6543,
+    database: "orders",
+    user: "svc",
+    password: "s3cret",
+  });
+  assert.throws(() => databaseFromEnv({ PGPORT: "54x" }), /PGPORT must be an integer in 1..65535, got "54x"/);
+  assert.throws(() => databaseFromEnv({ PGPORT: "70000" }), RangeError);
+  // The store uses them: a PGPORT where nothing listens is where it looks, and says so.
+  const saved = process.env.PGPORT;
+  process.env.PGPORT = "1";
+  try {
+    await assert.rejects(OrderStore.open({ table: tableName("envport") }), (e) => e instanceof DatabaseUnreachableError && /127\.0\.0\.1:1 /.test(e.message));
+  } finally {
+    if (saved === undefined) delete process.env.PGPORT;
+    else process.env.PGPORT = saved;
+  }
 });
