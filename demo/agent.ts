@@ -19,6 +19,7 @@ import { Pool } from "../src/flow/index.js";
 import type { DemoChart, DemoContext, DemoMain, DemoResult } from "./demo.js";
 import type { AgentServerOptions, AgentServerStats } from "./agent-server.js";
 import { runAgents, type AgentTally } from "./agent-clients.js";
+import { childLoader, sibling } from "./sibling.js";
 
 interface AgentDemoOptions extends AgentServerOptions {
   readonly duration: number;
@@ -26,7 +27,7 @@ interface AgentDemoOptions extends AgentServerOptions {
   readonly json: boolean;
 }
 
-const SERVER = fileURLToPath(new URL("./agent-server.ts", import.meta.url));
+const SERVER = sibling("./agent-server", import.meta.url);
 /** Heap growth past the first second's that still counts as flat. */
 const FLAT_HEAP_MB = 64;
 
@@ -74,7 +75,7 @@ async function getStats(url: string): Promise<AgentServerStats> {
 
 async function startServer(o: AgentServerOptions): Promise<{ child: ChildProcess; url: string }> {
   const child = fork(SERVER, [JSON.stringify({ workers: o.workers, queue: o.queue, taskMs: o.taskMs })], {
-    execArgv: ["--import", "tsx"],
+    execArgv: childLoader(),
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const [message] = (await Promise.race([

@@ -14,14 +14,15 @@
  * Needs NATS with JetStream on 127.0.0.1:4222 (NATS_URL).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { JetStreamSink } from "../src/nats/index.js";
 import type { DemoChart, DemoMain, DemoResult } from "./demo.js";
+import { childLoader, sibling } from "./sibling.js";
 
-const RUN = fileURLToPath(new URL("./broker-run.ts", import.meta.url));
+const RUN = sibling("./broker-run", import.meta.url);
 const FIX_CAPACITY = 32;
 
 interface Sample {
@@ -47,7 +48,7 @@ interface Run {
 }
 
 function startRun(name: "bug" | "fix", args: string[], onSample: (name: string, s: Sample) => void): Run {
-  const proc = fork(RUN, [name, ...args], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const proc = fork(RUN, [name, ...args], { execArgv: childLoader(), stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const samples: Sample[] = [];
   let ready!: () => void;
   let done!: (d: Done) => void;

@@ -1,5 +1,6 @@
 /**
- * The `sluice` command (run by `bin/sluice.js` through tsx):
+ * The `sluice` command (`bin/sluice.js` runs it compiled, from `dist/cli/`, or from the sources
+ * through tsx in a clone that has not been built):
  *
  *   sluice demo <oom|agent|orders|broker> [--report FILE] [--json] [--dashboard] [--port N] [demo flags]
  *   sluice bench [bench flags]
@@ -9,17 +10,19 @@
  * the demo's checks held, 1 failed, 2 bad usage, 130 interrupted.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { DemoMain, DemoResult } from "./demo.js";
+import { sibling } from "./sibling.js";
 import { serveDashboard, writeReport, type ServedDashboard } from "../src/metrics/index.js";
 
-/** The demos and the module of each (loaded when asked for: they land with their layers). */
+/** The demos and the module of each, without its extension (loaded when asked for: they land with their layers). */
 export const DEMOS: Readonly<Record<string, { readonly file: string; readonly what: string }>> = {
-  oom: { file: "./oom.ts", what: "seed 000's OOM (parked senders) and its fix, side by side" },
-  agent: { file: "./agent.ts", what: "an HTTP agent behind sluice/http admission control" },
-  orders: { file: "../examples/order-service/demo.ts", what: "the order service, end to end" },
-  broker: { file: "./broker.ts", what: "backpressure across NATS JetStream" },
+  oom: { file: "./oom", what: "seed 000's OOM (parked senders) and its fix, side by side" },
+  agent: { file: "./agent", what: "an HTTP agent behind sluice/http admission control" },
+  orders: { file: "../examples/order-service/demo", what: "the order service, end to end" },
+  broker: { file: "./broker", what: "backpressure across NATS JetStream" },
 };
 
 const USAGE = `usage: sluice <command> [options]
@@ -135,7 +138,7 @@ interface DemoModule {
 export async function loadDemo(name: string): Promise<{ main: DemoMain; usage: string | undefined }> {
   const spec = DEMOS[name];
   if (spec === undefined) throw new UsageError(`unknown demo ${JSON.stringify(name)}: the demos are ${Object.keys(DEMOS).join(", ")}`);
-  const url = new URL(spec.file, import.meta.url);
+  const url = pathToFileURL(sibling(spec.file, import.meta.url));
   let mod: DemoModule;
   try {
     mod = (await import(url.href)) as DemoModule;
@@ -144,6 +147,10 @@ export async function loadDemo(name: string): Promise<{ main: DemoMain; usage: s
     const message = String((e as Error).message);
     if ((code === "ERR_MODULE_NOT_FOUND" || code === "ENOENT") && message.includes(fileURLToPath(url))) {
       throw new Error(`sluice demo ${name}: ${fileURLToPath(url)} is not there (yet): this demo comes with its layer`);
+    }
+    const peer = /Cannot find package '([^']+)'/.exec(message)?.[1];
+    if (code === "ERR_MODULE_NOT_FOUND" && peer !== undefined) {
+      throw new Error(`sluice demo ${name} needs the package ${JSON.stringify(peer)}, an optional peer dependency of sluice: npm install ${peer}`);
     }
     throw e;
   }
@@ -230,6 +237,11 @@ export async function demoCommand(args: readonly string[], out: (line: string) =
 export function benchCommand(args: readonly string[]): Promise<number> {
   const runFile = fileURLToPath(new URL("../bench/run.ts", import.meta.url));
   const root = fileURLToPath(new URL("..", import.meta.url));
+  if (!import.meta.url.endsWith(".ts") || !existsSync(runFile)) {
+    // The compiled CLI of an installed package: the benchmarks and their peers are not published.
+    process.stderr.write("sluice bench: the benchmarks run from a clone of the repository (npm run bench there); the published package does not carry them or the peers they compare against\n");
+    return Promise.resolve(1);
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, runFile, ...args], { cwd: root, stdio: "inherit" });
     child.on("error", reject);

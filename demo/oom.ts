@@ -8,10 +8,11 @@
  * do not.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import type { ChannelStats } from "../src/index.js";
 import { observe } from "../src/core/registry.js";
 import type { DemoChart, DemoContext, DemoMain, DemoResult } from "./demo.js";
+import { sibling } from "./sibling.js";
 import {
   parseArgs,
   UsageError,
@@ -379,7 +380,7 @@ function run(options: DemoOptions, signal: AbortSignal): Promise<DemoResult> {
   print(header(options));
   print(row(COLUMNS.map(([name]) => name)));
 
-  const runFile = fileURLToPath(new URL("./oom-run.ts", import.meta.url));
+  const runFile = sibling("./oom-run", import.meta.url);
   const execArgv = [
     ...process.execArgv, // the loader that runs this file (tsx) runs the children too
     "--expose-gc", // heap MB is measured after a full GC: live memory only

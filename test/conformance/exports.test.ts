@@ -93,19 +93,35 @@ test("after the build, every subpath export resolves, has its types, and exports
   }
 });
 
-test("the published package carries what its `sluice` bin runs (npx sluice demo ... from an install)", {
-  timeout: 120_000,
-  todo: "package.json files is [dist, README.md]: bin/sluice.js spawns demo/cli.ts (not published) through tsx (a devDependency, not installed for users), so `npx sluice demo oom` fails outside this repository",
-}, async () => {
-  const { stdout } = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, maxBuffer: 1 << 24 });
-  const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { bin: Record<string, string>; dependencies?: Record<string, string> };
-  const bin = pkg.bin.sluice!.replace(/^\.\//, "");
-  assert.ok(files.includes(bin), `${bin} is published`);
-  const source = readFileSync(join(ROOT, bin), "utf8");
-  for (const m of source.matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)) {
-    const target = join("bin", m[1]!).replace(/\\/g, "/");
-    assert.ok(files.includes(target), `${target}, which the bin runs, is published`);
-  }
-  if (source.includes('import.meta.resolve("tsx")')) assert.ok(pkg.dependencies?.tsx !== undefined, "tsx, which the bin needs, is a dependency");
+test("the published package carries what its `sluice` bin runs: installed from its tarball, `sluice demo` works without the repository", { timeout: 240_000 }, async () => {
+  // Pack a copy of the package (prepack builds it there), install the tarball into a fresh app
+  // (offline: sluice has no runtime dependency), and run the installed bin.
+  const src = join(tmp, "pack-src");
+  mkdirSync(src);
+  for (const f of ["package.json", "tsconfig.json", "tsconfig.build.json", "tsconfig.cli.json", "README.md"]) cpSync(join(ROOT, f), join(src, f));
+  for (const d of ["src", "demo", "examples", "bin"]) cpSync(join(ROOT, d), join(src, d), { recursive: true });
+  symlinkSync(join(ROOT, "node_modules"), join(src, "node_modules"), "dir");
+  const { stdout: packed } = await run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: src, maxBuffer: 1 << 24 });
+  const info = (JSON.parse(packed.slice(packed.indexOf("["))) as { filename: string; files: { path: string }[] }[])[0]!;
+  const files = info.files.map((f) => f.path);
+  assert.ok(files.includes("bin/sluice.js"), "the bin is published");
+  assert.ok(files.includes("dist/cli/demo/cli.js"), "the compiled CLI is published");
+  assert.ok(!files.some((f) => f.startsWith("demo/") || f.startsWith("test/") || f.startsWith("bench/")), "sources, tests and benchmarks are not");
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  assert.equal(Object.keys(pkg.dependencies ?? {}).length, 0, "no runtime dependency");
+
+  const app = join(tmp, "installed-app");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", type: "module" }));
+  await run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", join(tmp, info.filename)], { cwd: app, maxBuffer: 1 << 22 });
+  const bin = join(app, "node_modules", ".bin", "sluice");
+  const env = { ...process.env, NODE_PATH: "", NODE_OPTIONS: "" };
+  const help = await run(bin, ["--help"], { cwd: app, env });
+  assert.match(help.stdout, /usage: sluice <command>/);
+  const demo = await run(bin, ["demo", "oom", "--duration", "1", "--json"], { cwd: app, env, maxBuffer: 1 << 22 });
+  const last = JSON.parse(demo.stdout.trim().split("\n").pop()!) as { demo: string; ok: boolean };
+  assert.equal(last.demo, "oom");
+  assert.equal(last.ok, true, demo.stdout.slice(-2000));
+  // The benchmarks are not published: a clear refusal, not a stack trace.
+  await assert.rejects(run(bin, ["bench"], { cwd: app, env }), (e: { code?: number; stderr?: string }) => e.code === 1 && /run from a clone of the repository/.test(e.stderr ?? ""));
 });
