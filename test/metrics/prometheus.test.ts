@@ -11,6 +11,10 @@ import { Registry } from "prom-client";
 import { Channel, ErrGroup, Semaphore } from "../../src/index.js";
 import { CircuitBreaker, Pool } from "../../src/flow/index.js";
 import { observeAll, registerPrometheus, snapshot } from "../../src/metrics/index.js";
+import { CATALOG } from "../../src/metrics/catalog.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 interface Line {
   name: string;
@@ -195,5 +199,20 @@ describe("registerPrometheus", () => {
     h.unregister();
     assert.equal((await r.metrics()).trim(), "");
     assert.ok(h.metricNames.every((n) => n.startsWith("sluice_")));
+  });
+});
+
+describe("the metric catalog", () => {
+  it("has metrics of their own for every kind of boundary sluice registers (none left to the shared gauge)", () => {
+    // Every `observe("<kind>", ...)` in the sources: each kind must be in the catalog.
+    const root = fileURLToPath(new URL("../../src/", import.meta.url));
+    const kinds = new Set<string>();
+    for (const file of readdirSync(root, { recursive: true }) as string[]) {
+      if (!file.endsWith(".ts")) continue;
+      for (const m of readFileSync(join(root, file), "utf8").matchAll(/\bobserve\("([a-z-]+)"/g)) kinds.add(m[1]!);
+    }
+    assert.ok(kinds.size >= 15, `found ${kinds.size} kinds`);
+    const catalogued = new Set(CATALOG.map((m) => m.kind));
+    assert.deepEqual([...kinds].filter((k) => !catalogued.has(k)).sort(), []);
   });
 });

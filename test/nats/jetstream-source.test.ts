@@ -11,6 +11,8 @@ import type { JsMsg } from "@nats-io/jetstream";
 import { consumeJetStream } from "../../src/nats/index.js";
 import { Pool, PoolClosedError } from "../../src/flow/index.js";
 import { deferred, testStream, unique, until } from "./helpers.js";
+import { snapshot } from "../../src/metrics/index.js";
+import { uncovered } from "../../src/metrics/catalog.js";
 
 describe("consumeJetStream", () => {
   test("handles every message, acks it, and resolves with the stats once aborted", { timeout: 30_000 }, async () => {
@@ -25,12 +27,16 @@ describe("consumeJetStream", () => {
       const run = consumeJetStream(consumer, {
         pool,
         signal: ac.signal,
+        name: "src-all",
         handler: (msg) => {
           seen.add(msg.string());
           if (seen.size === 50) all.resolve();
         },
       });
       await all.promise;
+      const entry = snapshot().find((e) => e.name === "src-all");
+      assert.equal(entry?.kind, "jetstream-source");
+      assert.deepEqual(uncovered(entry!), [], "every numeric stat has a metric of its own");
       await until(async () => (await s.count()) === 0, "the work queue is empty (every message acked)");
       ac.abort();
       const stats = await run;

@@ -7,6 +7,8 @@ import { consumeRedisStream, RedisStreamSink, BusyError } from "../../src/redis/
 import type { RedisStreamEntry } from "../../src/redis/index.js";
 import { cleanup, connect, deferred, prefix, until, REDIS_HOST, REDIS_PORT } from "./helpers.js";
 import { observed } from "../../src/core/registry.js";
+import { snapshot } from "../../src/metrics/index.js";
+import { uncovered } from "../../src/metrics/catalog.js";
 
 /** The group's pending entries: total, and per consumer. */
 async function pendingOf(redis: Redis, stream: string, group: string): Promise<{ total: number; byConsumer: Record<string, number> }> {
@@ -415,6 +417,9 @@ describe("consumeRedisStream (real Redis on 127.0.0.1:6379)", { timeout: 60_000 
     const listed = [...observed()].find((o) => o.boundary.name === "jobs-source");
     assert.equal(listed?.kind, "redis-stream-source");
     await until(() => (listed?.boundary.stats as { completed: number }).completed === 3, "stats read live");
+    const entry = snapshot().find((e) => e.name === "jobs-source");
+    assert.equal(entry?.kind, "redis-stream-source");
+    assert.deepEqual(uncovered(entry!), [], "every numeric stat has a metric of its own");
     ac.abort();
     await run;
     await assert.rejects(consumeRedisStream(redis, { stream, group, consumer: "c", pool: new Pool({ concurrency: 1 }), signal: new AbortController().signal, name: 1 as unknown as string, handler: () => {} }), /TypeError: options.name/);
