@@ -81,13 +81,13 @@ class BatchStage<T> extends Stage<T, T[]> {
           }
           const handle = clock.setTimeout(() => tick!.trySend(undefined), left);
           let res;
-          m.end();
+          m.pause();
           try {
             res = await select(cases, m.opts);
           } finally {
             clock.clearTimeout(handle);
             tick!.tryRecv(); // a tick that fired as the input won is stale
-            m.t = m.now();
+            m.resume();
           }
           if (res.index === 1) {
             await flush();

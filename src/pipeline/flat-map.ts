@@ -29,6 +29,7 @@ class FlatMapStage<I, O> extends Stage<I, O> {
         if (signal.aborted) throw signal.reason;
         break;
       }
+      if (signal.aborted) throw signal.reason; // taken as the run stopped: not started
       c.in++;
       const item = got.value;
       let it: Iterator<O> | AsyncIterator<O>;

@@ -32,10 +32,8 @@ export class InputIterator<T> implements AsyncIterableIterator<T> {
     if (r !== undefined) return Promise.resolve(this.#result(r));
     const m = this.meter;
     if (m === undefined) return this.input.recv().then((v) => this.#result(v));
-    if (m.busy) m.c.busyMs += m.now() - m.t;
-    const resume = (): void => {
-      m.t = m.now();
-    };
+    m.pause();
+    const resume = (): void => m.resume();
     return this.input.recv().then(
       (v) => {
         resume();

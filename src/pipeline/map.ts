@@ -76,6 +76,10 @@ class MapStage<I, O> extends Stage<I, O> {
    * number before parking (parked receivers are served in parking order, and a receive that
    * finds a value at once only happens when none is parked); a reservation that gets no item
    * (the input ended) is a hole the window skips.
+   *
+   * Busy time is counted per worker as the time it holds an item (from taking it to handing its
+   * result on), read from the clock only when the worker parks or resumes, never per item: a
+   * clock read costs as much as a channel hop.
    */
   async #workers(r: StageRun<I, O>, n: number): Promise<void> {
     const { input, signal, counters: c, now } = r;
@@ -108,18 +112,25 @@ class MapStage<I, O> extends Stage<I, O> {
       }
     };
     const worker = async (): Promise<void> => {
-      const m = new Meter(c, now, signal, false);
+      const m = new Meter(c, now, signal);
+      try {
+        await work(m);
+      } finally {
+        m.end();
+      }
+    };
+    const work = async (m: Meter): Promise<void> => {
       for (;;) {
         if (signal.aborted) throw signal.reason;
         while (ordered && nextSeq - nextOut >= n) {
-          await new Promise<void>((resolve) => waiters.push(resolve));
+          await m.wait(new Promise<void>((resolve) => waiters.push(resolve)));
           if (signal.aborted) throw signal.reason;
         }
         let got = input.tryRecv();
         let seq: number;
         if (got === undefined) {
           seq = nextSeq++;
-          got = await input.recv();
+          got = await m.recv(input);
         } else if (got.ok) {
           seq = nextSeq++;
         } else {
@@ -134,28 +145,23 @@ class MapStage<I, O> extends Stage<I, O> {
           }
           return;
         }
+        if (signal.aborted) throw signal.reason; // taken as the run stopped: not started
         c.in++;
         const item = got.value;
-        const t = now();
         let v: unknown;
         try {
           const p = fn(item, signal);
           v = isThenable(p) ? await p : p;
         } catch (e) {
-          if (signal.aborted) {
-            // The run stopped under this call: its failure is the stop, not the item's.
-            c.busyMs += now() - t;
-            throw signal.reason;
-          }
+          // The run stopped under this call: its failure is the stop, not the item's.
+          if (signal.aborted) throw signal.reason;
           c.errors++;
           if (deadLetter === undefined) {
-            c.busyMs += now() - t;
             r.fail(e);
             throw e;
           }
           v = new Failed(item, e);
         }
-        c.busyMs += now() - t;
         if (!ordered) {
           const d = this.#handOn(r, m, v);
           if (d !== undefined) await d;
@@ -203,6 +209,7 @@ class MapStage<I, O> extends Stage<I, O> {
         if (signal.aborted) throw signal.reason;
         break;
       }
+      if (signal.aborted) throw signal.reason; // taken as the run stopped: not started
       c.in++;
       let v: O;
       try {

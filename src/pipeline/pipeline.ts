@@ -23,7 +23,7 @@
 import { Channel } from "../core/channel.js";
 import { ChannelClosedError } from "../core/errors.js";
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
-import { checkClock, type Clock } from "../core/clock.js";
+import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { observe } from "../core/registry.js";
 import { checkName, checkOptions, signalOf } from "../core/validate.js";
 import { FunctionStage, type StageFunction } from "./function-stage.js";
@@ -103,7 +103,11 @@ class Execution<T> {
       if (signal.aborted) this.fail(signal.reason);
       else watchAbort(signal, this.#caller);
     }
-    const srcMeter = new Meter(new StageCounters("source"), now, s, false);
+    const exact = clock !== systemClock; // an injected clock: every wait timed (see WaitSampler)
+    for (const c of p.counters) c.sample(now, exact);
+    const srcCounters = new StageCounters("source");
+    srcCounters.sample(now, exact);
+    const srcMeter = new Meter(srcCounters, now, s, false);
     const forward = (v: unknown): Promise<void> | undefined => this.deliver(-1, v, srcMeter);
     const pumping = s.aborted ? null : src.pump(s, forward);
     if (pumping !== null) tasks.push(pumping.then(undefined, (e: unknown) => this.#ended(e, src.link)));
@@ -131,6 +135,7 @@ class Execution<T> {
     } catch (e) {
       this.#ended(e, run.output);
     } finally {
+      run.counters.endMeters(); // a loop that threw did not end its meter
       run.state.step = null;
       run.state.idle = false;
       if (!run.output.closed) run.output.close();

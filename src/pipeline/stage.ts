@@ -8,8 +8,9 @@
  *    `deadLetter` channel, if any); both are bounded, so a stage holds at most its own
  *    in-flight items (1, its concurrency, or a batch) beyond what the channels buffer.
  *  - Time is split three ways: waiting for input (not counted), waiting for room in the output
- *    (or dead-letter) channel (`blockedMs`), and everything else (`busyMs`). The clock is read
- *    only when a stage is about to wait and when it resumes, never per item on the fast path.
+ *    (or dead-letter) channel (`blockedMs`), and everything else (`busyMs`: a loop's lifetime
+ *    less its waits). The clock is read only around the waits that `WaitSampler` picks, never
+ *    per item on the fast path.
  */
 import type { Channel, RecvResult } from "../core/channel.js";
 import { defaultClock, systemClock, type Clock } from "../core/clock.js";
@@ -70,26 +71,111 @@ export interface StageStats {
   readonly blockedMs: number;
 }
 
-/** @internal The live counters of one stage. */
+/**
+ * @internal The live counters of one stage. `busyMs` and `blockedMs` hold what the stage's
+ * ended meters counted (and busy time a stage adds itself, per call); the meters still running
+ * add theirs when a snapshot is taken.
+ */
 export class StageCounters {
   in = 0;
   out = 0;
   dropped = 0;
   errors = 0;
+  /** Busy time a stage counts itself, per call (a `map` through a `Pool`). */
   busyMs = 0;
+  /** Of the meters that ended: lifetime (of those that count busy time) and estimated waits (ms). */
+  lifeMs = 0;
+  idleMs = 0;
   blockedMs = 0;
+  /** The meters of this stage that have not ended (one per loop: 1, or a map's workers). */
+  readonly meters = new Set<Meter>();
+  /** Which of this stage's waits for input (or a turn) are timed, and which waits for room downstream (set when a run starts). */
+  idleSampler: WaitSampler | null = null;
+  blockedSampler: WaitSampler | null = null;
   constructor(public name: string) {}
 
+  /**
+   * Busy time is the meters' lifetimes less their waits, summed over the stage before it is
+   * clamped at 0: the waits are sampled estimates (see `WaitSampler`) that are unbiased for the
+   * stage as a whole, not for each of its loops.
+   */
   snapshot(): StageStats {
-    return {
-      name: this.name,
-      in: this.in,
-      out: this.out,
-      dropped: this.dropped,
-      errors: this.errors,
-      busyMs: this.busyMs,
-      blockedMs: this.blockedMs,
-    };
+    let life = this.lifeMs;
+    let idle = this.idleMs;
+    let blockedMs = this.blockedMs;
+    for (const m of this.meters) {
+      const [l, i, b] = m.live();
+      life += l;
+      idle += i;
+      blockedMs += b;
+    }
+    const busyMs = this.busyMs + Math.max(0, life - idle - blockedMs);
+    return { name: this.name, in: this.in, out: this.out, dropped: this.dropped, errors: this.errors, busyMs, blockedMs };
+  }
+
+  /** Sets the samplers of a run: `exact` (an injected clock) times every wait. */
+  sample(now: () => number, exact: boolean): void {
+    this.idleSampler = new WaitSampler(now, exact);
+    this.blockedSampler = new WaitSampler(now, exact);
+  }
+
+  /** The run of the stage is over: every meter still open ends now. */
+  endMeters(): void {
+    for (const m of this.meters) m.end();
+  }
+}
+
+/** The most waits one timed wait stands for, on average. */
+const MAX_STRIDE = 64;
+
+/**
+ * @internal Which waits of a stage are timed. A clock read costs about as much as a channel
+ * hop, and a stage that parks once per item would spend more on timing its waits than on its
+ * work. With an injected clock every wait is timed (tests want exact figures); with the real
+ * clock a sample: every wait while they are rarer than one per millisecond, else about one in
+ * `stride` (doubling up to 64 while samples come less than a millisecond apart, back to 1 once
+ * they come more than 4 ms apart, so a change of pace is seen within about 128 waits; the gap to the next timed wait is drawn at random, `stride -
+ * 1` on average, so loops that wait in turn are not aliased), and a timed wait counts for
+ * itself and the untimed waits after it (its weight: their number, drawn when it is taken). A stage has one sampler for its waits for input and one for its
+ * waits for room downstream, so each kind is extrapolated from its own samples. So
+ * `blockedMs` and the waits taken out of `busyMs` are estimates that converge over a run; a
+ * stage that waits often reads the clock around one wait in 64 at most.
+ */
+export class WaitSampler {
+  /** The clock read of the last timed wait's start. */
+  at = 0;
+  #countdown = 0;
+  #stride = 1;
+  #last = -Infinity;
+  constructor(
+    readonly now: () => number,
+    readonly exact: boolean,
+  ) {}
+
+  /** At the start of a wait: its weight, 0 if it is not timed (then `at` is not read). */
+  take(): number {
+    if (this.exact) {
+      this.at = this.now();
+      return 1;
+    }
+    if (this.#countdown > 0) {
+      this.#countdown--;
+      return 0;
+    }
+    const t = (this.at = this.now());
+    const gap = t - this.#last;
+    this.#last = t;
+    if (gap < 1) {
+      if (this.#stride < MAX_STRIDE) this.#stride *= 2;
+    } else if (gap > 4) {
+      this.#stride = 1; // waits became rare (or long): time them all again at once
+    }
+    // The next timed wait comes after a random number of untimed ones, stride - 1 on average (a
+    // fixed stride would keep picking the same loop's waits when loops wait in turn); this one
+    // stands for itself and those.
+    const w = this.#stride;
+    this.#countdown = w === 1 ? 0 : Math.floor(Math.random() * (2 * w - 1));
+    return this.#countdown + 1;
   }
 }
 
@@ -210,8 +296,19 @@ export abstract class Stage<I, O> {
  * inlined in the loops). `t` is when the stage last resumed work.
  */
 export class Meter {
-  t: number;
   readonly opts: { signal: AbortSignal };
+  readonly #idleSampler: WaitSampler;
+  readonly #blockedSampler: WaitSampler;
+  readonly #start: number;
+  /** Estimated time waiting for input (or a turn), and for room downstream (ms). */
+  #idle = 0;
+  #blocked = 0;
+  /** The wait in progress: `NONE`, `IDLE` or `BLOCKED`. */
+  #kind = NONE;
+  /** When the wait in progress began, if it is timed (NaN: untimed, or no wait). */
+  #since = NaN;
+  #weight = 0;
+  #ended = false;
   constructor(
     readonly c: StageCounters,
     readonly now: () => number,
@@ -219,23 +316,66 @@ export class Meter {
     /** Whether time not spent waiting counts as busy (false where the stage times its calls itself). */
     readonly busy = true,
   ) {
-    this.t = now();
     this.opts = { signal };
+    if (c.idleSampler === null) c.sample(now, false);
+    this.#idleSampler = c.idleSampler!;
+    this.#blockedSampler = c.blockedSampler!;
+    this.#start = now();
+    c.meters.add(this);
   }
+
+  #begin(kind: number): void {
+    if (this.#kind !== NONE) return; // already waiting (a wait that goes on in another form)
+    this.#kind = kind;
+    const sampler = kind === BLOCKED ? this.#blockedSampler : this.#idleSampler;
+    const w = sampler.take();
+    this.#weight = w;
+    this.#since = w === 0 ? NaN : sampler.at;
+  }
+
+  #finish(): void {
+    const since = this.#since;
+    if (since === since) {
+      const d = (this.now() - since) * this.#weight;
+      if (this.#kind === BLOCKED) this.#blocked += d;
+      else this.#idle += d;
+    }
+    this.#kind = NONE;
+    this.#since = NaN;
+  }
+
+  readonly #resume = <R>(r: R): R => {
+    this.#finish();
+    return r;
+  };
 
   /**
    * Waits for input (time not counted). A link is closed when the run aborts, which wakes this
    * with `ok: false`: loops check their signal then.
    */
   recv<T>(input: Channel<T>): Promise<RecvResult<T>> {
-    if (this.busy) this.c.busyMs += this.now() - this.t;
+    this.#begin(IDLE);
     return input.recv().then(this.#resume);
   }
 
-  readonly #resume = <R>(r: R): R => {
-    this.t = this.now();
-    return r;
-  };
+  /** Waits for `p` (a turn, not input or room downstream): the wait is not counted as busy. */
+  wait<T>(p: Promise<T>): Promise<T> {
+    this.#begin(IDLE);
+    return p.then(this.#resume, (e: unknown) => {
+      this.#finish();
+      throw e;
+    });
+  }
+
+  /** A wait for input that the caller awaits itself begins now; `resume()` ends it. */
+  pause(): void {
+    this.#begin(IDLE);
+  }
+
+  /** The wait that `pause()` began is over. */
+  resume(): void {
+    this.#finish();
+  }
 
   /**
    * Starts waiting for room in `output` (rejects with ChannelClosedError if the link is closed
@@ -249,23 +389,17 @@ export class Meter {
 
   /** A wait for downstream begins now. */
   block(): void {
-    const t0 = this.now();
-    if (this.busy) this.c.busyMs += t0 - this.t;
-    this.t = t0;
+    this.#begin(BLOCKED);
   }
 
   /** The wait that `block()` began is over. */
   unblock(): void {
-    const t = this.now();
-    this.c.blockedMs += t - this.t;
-    this.t = t;
+    this.#finish();
   }
 
   /** Waits for room in a channel that is not a link (a dead-letter channel): with the run's signal. */
   async sendWatched<T>(ch: Channel<T>, value: T): Promise<void> {
-    const t0 = this.now();
-    if (this.busy) this.c.busyMs += t0 - this.t;
-    this.t = t0;
+    this.block();
     try {
       await ch.send(value, this.opts);
     } finally {
@@ -283,12 +417,44 @@ export class Meter {
     if (!dead.trySend(letter)) await this.sendWatched(dead, letter);
   }
 
-  /** The stage ends: counts its last stretch of work. */
+  /**
+   * `[lifetime, idle, blocked]` so far (ms; lifetime and idle 0 for a meter that does not count
+   * busy time), for a snapshot while the stage runs. A wait in progress that is not timed is
+   * timed from now on (so a stage stuck in one shows it from the first look).
+   */
+  live(): [number, number, number] {
+    const t = this.now();
+    let idle = this.#idle;
+    let blocked = this.#blocked;
+    if (this.#kind !== NONE) {
+      if (this.#since !== this.#since) {
+        this.#since = t;
+        this.#weight = 1;
+      } else if (this.#kind === BLOCKED) {
+        blocked += t - this.#since;
+      } else {
+        idle += t - this.#since;
+      }
+    }
+    return this.busy ? [t - this.#start, idle, blocked] : [0, 0, blocked];
+  }
+
+  /** The loop is over: its busy and blocked time go into the stage's counters (once). */
   end(): void {
-    if (this.busy) this.c.busyMs += this.now() - this.t;
-    this.t = this.now();
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#kind !== NONE) this.#finish();
+    const [life, idle, blocked] = this.live();
+    this.c.lifeMs += life;
+    this.c.idleMs += idle;
+    this.c.blockedMs += blocked;
+    this.c.meters.delete(this);
   }
 }
+
+const NONE = 0;
+const IDLE = 1;
+const BLOCKED = 2;
 
 /** @internal */
 export function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -34,6 +34,7 @@ class TapStage<T> extends Stage<T, T> {
         if (signal.aborted) throw signal.reason;
         break;
       }
+      if (signal.aborted) throw signal.reason; // taken as the run stopped: not started
       c.in++;
       const v = got.value;
       try {
