@@ -17,6 +17,7 @@ import { Readable, Transform, Writable } from "node:stream";
 import { pipeline as streamPipeline } from "node:stream/promises";
 import * as si from "streaming-iterables";
 import { batch, filter, map, pipeline, tap } from "../src/pipeline/index.js";
+import { Channel } from "../src/index.js";
 import { tick } from "./heap.js";
 import { W7_BATCH, W7_CONCURRENCY } from "./workloads.js";
 
@@ -157,6 +158,55 @@ async function pullingWorkers(n: number): Promise<Record<string, number>> {
   return checkMap(n, count, sum);
 }
 
+/**
+ * Reference rows: the same work hand-written with sluice's `Channel` and the hops a pipeline
+ * has, so the cost of the shape is told apart from the cost of `sluice/pipeline`. `out`: the
+ * floor's 16 workers send their results into a channel (capacity 16) that a `for await` loop
+ * consumes. `pumped`: a pump feeds the items into a channel (capacity 16) first, as a
+ * pipeline's source link does.
+ */
+async function handWritten(n: number, pumped: boolean): Promise<Record<string, number>> {
+  const out = new Channel<number>(16);
+  let live = W7_CONCURRENCY;
+  let take: () => Promise<IteratorResult<number>> | IteratorResult<number>;
+  let pump: Promise<void> = Promise.resolve();
+  if (pumped) {
+    const link = new Channel<number>(16);
+    pump = (async () => {
+      for (const x of syncSource(n)) if (!link.trySend(x)) await link.send(x);
+      link.close();
+    })();
+    take = () => {
+      const r = link.tryRecv();
+      const done = { value: undefined, done: true } as const;
+      if (r !== undefined) return r.ok ? { value: r.value, done: false } : done;
+      return link.recv().then((v) => (v.ok ? { value: v.value, done: false } : done));
+    };
+  } else {
+    const it = syncSource(n)[Symbol.iterator]();
+    take = () => it.next();
+  }
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      let r = take();
+      if (r instanceof Promise) r = await r;
+      if ((r as IteratorResult<number>).done === true) break;
+      const v = await work((r as IteratorYieldResult<number>).value);
+      if (!out.trySend(v)) await out.send(v);
+    }
+    if (--live === 0) out.close();
+  };
+  const workers = Promise.all([pump, ...Array.from({ length: W7_CONCURRENCY }, worker)]);
+  let count = 0;
+  let sum = 0;
+  for await (const v of out) {
+    count++;
+    sum += v;
+  }
+  await workers;
+  return checkMap(n, count, sum);
+}
+
 async function sluiceMap(n: number, ordered: boolean): Promise<Record<string, number>> {
   let count = 0;
   let sum = 0;
@@ -191,6 +241,10 @@ export async function runPipelineWorkload(workloadId: string, impl: string, n: n
     switch (impl) {
       case "workers":
         return pullingWorkers(n);
+      case "workers-out":
+        return handWritten(n, false);
+      case "pump-workers-out":
+        return handWritten(n, true);
       case "sluice-map":
         return sluiceMap(n, true);
       case "sluice-map-unordered":

@@ -123,14 +123,18 @@ class MapStage<I, O> extends Stage<I, O> {
       for (;;) {
         if (signal.aborted) throw signal.reason;
         while (ordered && nextSeq - nextOut >= n) {
-          await m.wait(new Promise<void>((resolve) => waiters.push(resolve)));
+          m.pause();
+          await new Promise<void>((resolve) => waiters.push(resolve));
+          m.resume();
           if (signal.aborted) throw signal.reason;
         }
         let got = input.tryRecv();
         let seq: number;
         if (got === undefined) {
           seq = nextSeq++;
-          got = await m.recv(input);
+          m.pause();
+          got = await input.recv();
+          m.resume();
         } else if (got.ok) {
           seq = nextSeq++;
         } else {

@@ -358,15 +358,6 @@ export class Meter {
     return input.recv().then(this.#resume);
   }
 
-  /** Waits for `p` (a turn, not input or room downstream): the wait is not counted as busy. */
-  wait<T>(p: Promise<T>): Promise<T> {
-    this.#begin(IDLE);
-    return p.then(this.#resume, (e: unknown) => {
-      this.#finish();
-      throw e;
-    });
-  }
-
   /** A wait for input that the caller awaits itself begins now; `resume()` ends it. */
   pause(): void {
     this.#begin(IDLE);
