@@ -21,12 +21,16 @@ const SELF = new URL(import.meta.url).href;
 const SCRAPE_MS = 100;
 const CHILD_TIMEOUT_MS = 180_000;
 
-/** The cells measured: workload, sluice implementation, order. */
-export const OVERHEAD_CELLS: readonly { workload: string; impl: string; order: "cf" | "pf" | ""; label: string }[] = [
-  { workload: "W1", impl: "sluice", order: "cf", label: "W1 Channel await loop, consumer first" },
-  { workload: "W1", impl: "sluice", order: "pf", label: "W1 Channel await loop, producer first" },
-  { workload: "W4", impl: "sluice-semaphore", order: "", label: "W4 Semaphore await acquire loop" },
-  { workload: "W4", impl: "sluice-errgroup", order: "", label: "W4 ErrGroup await go loop" },
+/**
+ * The cells measured: workload, sluice implementation, order, and how many times the
+ * workload's operations each pass runs: about a second of work, so that the exporter scrapes
+ * about ten times during it (W4's own 200k tasks last ~15 ms, less than one scrape period).
+ */
+export const OVERHEAD_CELLS: readonly { workload: string; impl: string; order: "cf" | "pf" | ""; label: string; scale: number }[] = [
+  { workload: "W1", impl: "sluice", order: "cf", label: "W1 Channel await loop, consumer first (10M)", scale: 10 },
+  { workload: "W1", impl: "sluice", order: "pf", label: "W1 Channel await loop, producer first (10M)", scale: 10 },
+  { workload: "W4", impl: "sluice-semaphore", order: "", label: "W4 Semaphore await acquire loop (8M tasks)", scale: 40 },
+  { workload: "W4", impl: "sluice-errgroup", order: "", label: "W4 ErrGroup await go loop (8M tasks)", scale: 40 },
 ];
 
 /** One cell's result. */
@@ -49,9 +53,9 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function measure(workload: string, impl: string, order: string, attached: boolean): Measurement {
+function measure(workload: string, impl: string, order: string, attached: boolean, scale: number): Measurement {
   const args = ["--import", "tsx", "--expose-gc", ...(attached ? ["--import", SELF] : []), WORKER, workload, impl, ...(order === "" ? [] : [order])];
-  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_TRACE: "0" };
+  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_TRACE: "0", SLUICE_BENCH_OPS_SCALE: String(scale) };
   if (attached) {
     env.SLUICE_OBSERVE = "all";
     env.SLUICE_BENCH_METRICS = "attach";
@@ -82,7 +86,7 @@ export function measureMetricsOverhead(rounds: number, workloads: readonly strin
     cells.forEach((c, i) => {
       const order = round % 2 === 0 ? [false, true] : [true, false];
       for (const attached of order) {
-        const m = measure(c.workload, c.impl, c.order, attached);
+        const m = measure(c.workload, c.impl, c.order, attached, c.scale);
         data[i]![attached ? "attached" : "plain"].push(m);
       }
       const p = data[i]!.plain.at(-1)!;

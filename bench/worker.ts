@@ -76,6 +76,10 @@ async function main(): Promise<void> {
     throw new Error(`bench: ${workloadId} runs in the orders ${orders.join(", ")}; got ${JSON.stringify(orderArg)}`);
   }
   const order = (orders.length > 0 ? orderArg : "cf") as Order;
+  // The metrics-overhead pairs run each pass longer, so that the exporter scrapes during it.
+  const scale = Number(process.env.SLUICE_BENCH_OPS_SCALE ?? "1");
+  if (!Number.isSafeInteger(scale) || scale < 1) throw new RangeError(`SLUICE_BENCH_OPS_SCALE must be a positive integer, got ${JSON.stringify(process.env.SLUICE_BENCH_OPS_SCALE)}`);
+  const ops = spec.ops * scale;
   const run = await runnerFor(workloadId, impl, order);
   if (spec.timed) for (let i = 0; i < 4; i++) await run(spec.warmupOps);
   collectAndMarkBase();
@@ -83,13 +87,13 @@ async function main(): Promise<void> {
   let steadyNs = 0;
   let m: { ns: number; cpuNs: number; extra: Record<string, number> };
   if (spec.idle === true) {
-    steadyNs = (await timed(run, spec.ops)).ns / spec.ops;
+    steadyNs = (await timed(run, ops)).ns / ops;
     // The consumer starts and waits; the process goes quiet (a full gc, as V8 does when idle,
     // then a pause); then the producer's burst begins, and the clock with it.
     let t0 = 0n;
     let c0 = process.cpuUsage();
     startSampling();
-    await run(spec.ops, async () => {
+    await run(ops, async () => {
       forceGc();
       await sleep(W6_IDLE_MS);
       c0 = process.cpuUsage();
@@ -100,11 +104,11 @@ async function main(): Promise<void> {
     m = { ns, cpuNs: (c.user + c.system) * 1000, extra: {} };
   } else {
     startSampling();
-    m = await timed(run, spec.ops);
+    m = await timed(run, ops);
   }
   const { peak, base } = stopSampling();
   const extra = spec.idle === true ? { ...m.extra, steadyNs } : m.extra;
-  emit({ workload: workloadId, impl, order: orders.length > 0 ? order : "", ns: m.ns, cpuNs: m.cpuNs, ops: spec.ops, peakHeap: peak, baseHeap: base, extra });
+  emit({ workload: workloadId, impl, order: orders.length > 0 ? order : "", ns: m.ns, cpuNs: m.cpuNs, ops, peakHeap: peak, baseHeap: base, extra });
   // W5 leaves the unbounded queue's backlog behind on purpose: do not wait for it.
   if (!spec.timed) process.exit(0);
 }
