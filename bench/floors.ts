@@ -302,6 +302,54 @@ export class MiniSemaphore {
 }
 
 /**
+ * Reference: the least errgroup with a limit (a running count, a FIFO of parked `go` calls,
+ * the first error kept, `wait()` for all), used in the same `await group.go(() => task(i))`
+ * loop as the ErrGroup's row: a closure per task, called and its promise watched. No signal,
+ * no counters, no argument checks.
+ */
+export class MiniGroup {
+  private running = 0;
+  private pending = 0;
+  private failed = false;
+  private error: unknown = undefined;
+  private readonly parked: { fn: () => Promise<unknown>; resolve: () => void }[] = [];
+  private idle: (() => void) | null = null;
+  constructor(private readonly limit: number) {}
+  go(fn: () => Promise<unknown>): Promise<void> {
+    this.pending++;
+    if (this.running < this.limit && this.parked.length === 0) {
+      this.start(fn);
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => this.parked.push({ fn, resolve }));
+  }
+  private start(fn: () => Promise<unknown>): void {
+    this.running++;
+    fn().then(this.settled, this.rejected);
+  }
+  private readonly rejected = (e: unknown): void => {
+    if (!this.failed) {
+      this.failed = true;
+      this.error = e;
+    }
+    this.settled();
+  };
+  private readonly settled = (): void => {
+    this.running--;
+    const next = this.parked.shift();
+    if (next !== undefined) {
+      this.start(next.fn);
+      next.resolve();
+    }
+    if (--this.pending === 0) this.idle?.();
+  };
+  async wait(): Promise<void> {
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    if (this.failed) throw this.error;
+  }
+}
+
+/**
  * Reference: the least pool with an awaited `submit` that resolves once the task started (a
  * running count and a FIFO of parked submitters, no queue, no counters, no signals), used in
  * the same loop shape as the Pool's submit row.

@@ -44,6 +44,9 @@ export interface OverheadRow {
   readonly ratio: number;
   /** The same on CPU time. */
   readonly cpuRatio: number;
+  /** Median over the attached processes of the mean time one scrape took (ms), and of the scrapes' share of the process's wall time. */
+  readonly scrapeMs: number;
+  readonly scrapeShare: number;
 }
 
 function median(xs: readonly number[]): number {
@@ -68,7 +71,9 @@ function measure(workload: string, impl: string, order: string, attached: boolea
   if (child.status !== 0 || !line.startsWith("{")) {
     throw new Error(`bench: metrics overhead: ${workload} ${impl} ${order} ${attached ? "attached" : "plain"} failed (exit ${String(child.status)}): ${child.stderr}`);
   }
-  return JSON.parse(line) as Measurement;
+  const m = JSON.parse(line) as Measurement;
+  const scrapes = /^SLUICE_SCRAPES (\{.*\})$/m.exec(child.stderr)?.[1];
+  return scrapes === undefined ? m : { ...m, extra: { ...m.extra, ...(JSON.parse(scrapes) as Record<string, number>) } };
 }
 
 const perOp = (m: Measurement): number => m.ns / m.ops;
@@ -111,6 +116,8 @@ export function measureMetricsOverhead(rounds: number, workloads: readonly strin
       attachedNs: median(attached.map(perOp)),
       ratio: median(ratios),
       cpuRatio: median(cpu),
+      scrapeMs: median(attached.map((m) => (m.extra.scrapeMs ?? NaN) / (m.extra.scrapes ?? NaN))),
+      scrapeShare: median(attached.map((m) => (m.extra.scrapeMs ?? NaN) / (m.extra.lifeMs ?? NaN))),
     };
   });
 }
@@ -121,11 +128,11 @@ export function overheadTable(rows: readonly OverheadRow[], rounds: number): str
   return [
     "### Metrics overhead: every boundary registered and a Prometheus exporter scraped every 100 ms, against plain",
     "",
-    "| workload | plain ns/op | attached ns/op | attached / plain | CPU attached / plain |",
-    "|---|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.label} | ${f(r.plainNs)} | ${f(r.attachedNs)} | **${f(r.ratio, 3)}×** | ${f(r.cpuRatio, 3)}× |`),
+    "| workload | plain ns/op | attached ns/op | attached / plain | CPU attached / plain | one scrape, ms | scrapes' share of the process's time |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.label} | ${f(r.plainNs)} | ${f(r.attachedNs)} | **${f(r.ratio, 3)}×** | ${f(r.cpuRatio, 3)}× | ${f(r.scrapeMs, 3)} | ${f(r.scrapeShare * 100, 2)}% |`),
     "",
-    `_${rounds} pairs of fresh processes per row (plain and attached alternate which goes first); ratios are medians of the ratios within each pair._`,
+    `_${rounds} pairs of fresh processes per row (plain and attached alternate which goes first); ratios are medians of the ratios within each pair. The last two columns are timed inside the attached processes: what the exporter itself costs, against which the pairs' spread can be judged._`,
   ].join("\n");
 }
 
@@ -137,14 +144,19 @@ if (process.env.SLUICE_BENCH_METRICS === "attach") {
   registerPrometheus(registry);
   let scrapes = 0;
   let seen = 0;
+  let scrapeMs = 0;
+  const born = performance.now();
   const timer = setInterval(() => {
+    const t0 = performance.now();
     void registry.metrics().then((text) => {
+      scrapeMs += performance.now() - t0;
       scrapes++;
       if (/^sluice_(channel_capacity|semaphore_size|errgroup_limit)\{/m.test(text)) seen++;
     });
   }, SCRAPE_MS);
   timer.unref();
   process.on("exit", (code) => {
+    process.stderr.write(`SLUICE_SCRAPES ${JSON.stringify({ scrapes, scrapeMs, lifeMs: performance.now() - born })}\n`);
     // A pass on a quiet machine can end within a scrape or two, before or between the
     // workload's short-lived boundaries: the check needs a run long enough to be decisive.
     if (code === 0 && scrapes >= 5 && seen === 0) {

@@ -279,6 +279,7 @@ function targets(results: Results): Target[] {
   };
   withHeap("W4: Semaphore await loop within 1.15× of a minimal semaphore in the same loop", "W4", "sluice-semaphore", "mini-semaphore", 1.15);
   withHeap("W4: ErrGroup await loop within 1.15× of a minimal semaphore in the same loop", "W4", "sluice-errgroup", "mini-semaphore", 1.15);
+  withHeap("W4: ErrGroup await go loop within 1.15× of a minimal errgroup in the same loop (a closure per task)", "W4", "sluice-errgroup", "mini-group", 1.15);
   withHeap("W4-pool: Pool await submit loop within 1.3× of a minimal submit pool in the same loop", "W4-pool", "pool-submit", "mini-submit", 1.3);
   withHeap("W4-pool: pool.map within 2.5× of the lazy floor (16 pulling workers)", "W4-pool", "pool-map", "lazy-pool", 2.5);
   if (has("W5", "pool-bounded", "")) {

@@ -15,7 +15,7 @@ import { Pool } from "../src/flow/index.js";
 import pLimit from "p-limit";
 import PQueue from "p-queue";
 import { Sema } from "async-sema";
-import { lazyPool, MiniMap, MiniSemaphore, MiniSubmitPool } from "./floors.js";
+import { lazyPool, MiniGroup, MiniMap, MiniSemaphore, MiniSubmitPool } from "./floors.js";
 import { tick } from "./heap.js";
 import { W4_CONCURRENCY } from "./workloads.js";
 
@@ -85,6 +85,15 @@ const IMPLS: Readonly<Record<string, Run>> = {
     }
     await sem.acquire(W4_CONCURRENCY); // every task has released its unit
     sem.release(W4_CONCURRENCY);
+  },
+
+  async "mini-group"(n) {
+    const group = new MiniGroup(W4_CONCURRENCY);
+    for (let i = 0; i < n; i++) {
+      tick();
+      await group.go(() => task(i));
+    }
+    await group.wait();
   },
 
   async "sluice-errgroup"(n) {

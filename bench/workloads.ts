@@ -139,6 +139,7 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
       { id: "lazy-pool", label: `floor: lazy pool (${W4_CONCURRENCY} pulling workers)` },
       { id: "mini-semaphore", label: "reference: minimal semaphore, same await-acquire loop" },
       { id: "sluice-semaphore", label: "sluice Semaphore (await acquire loop)" },
+      { id: "mini-group", label: "reference: minimal errgroup, same await-go loop (a closure per task)" },
       { id: "sluice-errgroup", label: "sluice ErrGroup({ limit }) (await go loop)" },
       { id: "p-limit", label: "p-limit 7.3.3 (Promise.all of all tasks)" },
       { id: "p-queue", label: "p-queue 9.3.5 (Promise.all of all adds)" },
