@@ -225,7 +225,7 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
     if (!this.#sync) return this.#stepAsync(e, signal, task);
     // Synchronous source: steps start one at a time in order, so pulling here keeps item order.
     try {
-      return this.#pullAndCall(e);
+      return this.#pullAndCall(e, task);
     } finally {
       task.counted = e.pulled;
     }
@@ -256,7 +256,7 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
   }
 
   /** Pulls the next item of a synchronous source and calls `fn` on it; marks `e` EMPTY when there is none. */
-  #pullAndCall(e: Entry): unknown {
+  #pullAndCall(e: Entry, task: PoolTask | null = null): unknown {
     let item: I | typeof END = END;
     if (!this.#exhausted && !this.#stopped) {
       let r: IteratorResult<I>;
@@ -274,6 +274,7 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
       return undefined;
     }
     e.pulled = true;
+    if (task !== null) this.#pool.itemStarted(task);
     return this.#fn(item, this.#signal);
   }
 
@@ -284,7 +285,10 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
       return undefined;
     }
     e.pulled = true;
-    if (task !== null) task.counted = true;
+    if (task !== null) {
+      task.counted = true;
+      this.#pool.itemStarted(task);
+    }
     return this.#fn(item, signal);
   }
 

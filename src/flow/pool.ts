@@ -655,6 +655,11 @@ export class Pool implements AsyncDisposable {
     return true;
   }
 
+  /** @internal A map step (run as a task) pulled its item: its work starts now, and so does its adaptive-limit sample. */
+  itemStarted(t: PoolTask): void {
+    if (this.#adaptive !== null && t.sample === null && t.state === RUNNING) t.sample = this.#adaptive.start();
+  }
+
   /** @internal Frees a slot taken by `claimSlot`; `counted`: the step ran an item (completed if `ok`, else failed). */
   releaseSlot(counted: boolean, ok: boolean): void {
     this.#running--;
@@ -881,7 +886,9 @@ export class Pool implements AsyncDisposable {
       t.startedAt = now;
       this.#waitTime.record(now - t.submittedAt);
     }
-    if (this.#adaptive !== null) t.sample = this.#adaptive.start();
+    // A map step takes its limit unit when its item arrives (`itemStarted`), not while it waits
+    // for one: an idle stage must not read as in flight, nor its wait as the work's latency.
+    if (this.#adaptive !== null && t.owner === null) t.sample = this.#adaptive.start();
     this.#idleCheck();
     let signal = t.taskSignal ?? this.#signal;
     if (t.callerSignal !== undefined && t.taskSignal === null && t.result !== null) {

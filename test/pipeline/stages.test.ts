@@ -66,6 +66,29 @@ describe("stages", () => {
     assert.deepEqual(letters.sort((a, b) => a - b), [0, 4, 8, 12, 16, 20, 24, 28]);
   });
 
+  test("map under an AdaptiveLimit takes a limit unit only once it has an item: an idle stage is not in flight, and its wait is not the work's latency", T, async () => {
+    const clock = new VirtualClock();
+    const limit = new AdaptiveLimit({ algorithm: "aimd", initialLimit: 4, minLimit: 1, maxLimit: 8, clock });
+    const input = new Channel<number>(0);
+    const calls: number[] = [];
+    const out: number[] = [];
+    const run = pipeline(input, map(async (x: number) => (calls.push(x), x * 2), { concurrency: limit }), tap((v: number) => void out.push(v)), { clock }).run();
+    await settle();
+    assert.equal(limit.inflight, 0, "nothing in flight while the stage waits for items");
+    for (const x of [1, 2, 3]) {
+      await clock.advanceAsync(50); // the stage waits 50 ms for each item
+      await input.send(x);
+      await settle();
+      assert.equal(limit.inflight, 0, `item ${x} done: nothing in flight`);
+    }
+    assert.equal(limit.stats.started, 3, "one unit per item, none for the waits");
+    assert.equal(limit.stats.lastRttMs, 0, "the latency sampled is the call's (0 ms on the virtual clock), not the 50 ms wait");
+    input.close();
+    await run;
+    assert.deepEqual(out, [2, 4, 6]);
+    assert.deepEqual(parkedWork(), []);
+  });
+
   test("flatMap and tap route failures (of fn or of the expansion) to the dead-letter channel", T, async () => {
     const dead = new Channel<DeadLetter<number>>(10);
     function* expand(x: number): Generator<number> {
