@@ -77,7 +77,7 @@ export interface AbortableIterable<T> extends AsyncIterable<T> {
 /** A consumer's iterator over one of a group's output channels. */
 export class GroupIterator<T> implements AsyncIterableIterator<T> {
   #done = false;
-  /** Wait options for `out.recv`: the group's signal, joined with the consumer's if it has one. */
+  /** Wait options for `out.recv`: the group's signal, or the consumer's if it has one. */
   #opts: { readonly signal: AbortSignal } | undefined;
   constructor(
     readonly start: () => Group,
@@ -95,7 +95,9 @@ export class GroupIterator<T> implements AsyncIterableIterator<T> {
     if (g.ctl.signal.aborted) return this.#end(g);
     const r = this.out.tryRecv();
     if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.#end(g);
-    this.#opts ??= this.signal === undefined ? g.opts : { signal: AbortSignal.any([g.ctl.signal, this.signal]) };
+    // With the consumer's signal, the wait watches that one: the group's own abort closes the
+    // output channels (its closers), which wakes the wait just the same.
+    this.#opts ??= this.signal === undefined ? g.opts : { signal: this.signal };
     return this.out.recv(this.#opts).then(
       (v) => (v.ok && !g.ctl.signal.aborted ? { value: v.value, done: false } : this.#end(g)),
       () => (this.signal?.aborted === true && !g.ctl.signal.aborted ? this.#abort() : this.#end(g)),

@@ -131,15 +131,17 @@ const MAX_STRIDE = 64;
 /**
  * @internal Which waits of a stage are timed. A clock read costs about as much as a channel
  * hop, and a stage that parks once per item would spend more on timing its waits than on its
- * work. With an injected clock every wait is timed (tests want exact figures); with the real
- * clock a sample: every wait while they are rarer than one per millisecond, else about one in
- * `stride` (doubling up to 64 while samples come less than a millisecond apart, back to 1 once
- * they come more than 4 ms apart, so a change of pace is seen within about 128 waits; the gap to the next timed wait is drawn at random, `stride -
- * 1` on average, so loops that wait in turn are not aliased), and a timed wait counts for
- * itself and the untimed waits after it (its weight: their number, drawn when it is taken). A stage has one sampler for its waits for input and one for its
- * waits for room downstream, so each kind is extrapolated from its own samples. So
- * `blockedMs` and the waits taken out of `busyMs` are estimates that converge over a run; a
- * stage that waits often reads the clock around one wait in 64 at most.
+ * work. With an injected clock every wait is timed (tests want exact figures). With the real
+ * clock, a sample: every wait while they are rarer than one per millisecond, else about one in
+ * `stride`. The stride doubles (up to 64) while timed waits come less than a millisecond apart
+ * and drops back to 1 once they come more than 4 ms apart, so a change of pace is seen within
+ * about 128 waits. The gap to the next timed wait is drawn at random, `stride - 1` on average,
+ * so loops that wait in turn are not aliased; a timed wait stands for itself and the untimed
+ * waits after it (its weight: their number, drawn when it is taken). A stage has one sampler
+ * for its waits for input and one for its waits for room downstream, so each kind is
+ * extrapolated from its own samples. So `blockedMs` and the waits taken out of `busyMs` are
+ * estimates that converge over a run; a stage that waits often reads the clock around one wait
+ * in 64 at most.
  */
 export class WaitSampler {
   /** The clock read of the last timed wait's start. */
@@ -293,7 +295,10 @@ export abstract class Stage<I, O> {
 
 /**
  * @internal A stage loop's timing and its slow paths (the fast paths, `tryRecv`/`trySend`, are
- * inlined in the loops). `t` is when the stage last resumed work.
+ * inlined in the loops). Invariants: at most one wait is in progress (`kind`); a wait is timed
+ * (`since` is a number) only if the stage's sampler picked it or a snapshot looked at it, and
+ * then adds `weight` times its length to `idle` or `blocked` when it ends; the loop's busy time
+ * is its lifetime less those estimates, summed per stage (`StageCounters.snapshot`).
  */
 export class Meter {
   readonly opts: { signal: AbortSignal };

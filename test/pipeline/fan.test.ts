@@ -118,6 +118,15 @@ describe("merge", () => {
     assert.deepEqual(await it.next(), { value: undefined, done: true });
     assert.ok(closed2 <= 1);
     assert.throws(() => merge([1]).values({ signal: "no" as never }), /options.signal must be an AbortSignal/);
+    // A failing source still fails an iteration that has a signal (its wait is woken by the group).
+    const boom = new Error("boom");
+    async function* failing(): AsyncGenerator<number> {
+      await new Promise<void>((r) => setImmediate(r));
+      throw boom;
+    }
+    const idle2 = new Channel<number>(0);
+    await assert.rejects(collect({ [Symbol.asyncIterator]: () => merge(idle2, failing()).values({ signal: new AbortController().signal }) }), (e) => e === boom);
+    assert.deepEqual(parkedWork(), []);
   });
 
   test("refuses a source of no known kind", () => {
