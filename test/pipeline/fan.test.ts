@@ -121,6 +121,7 @@ describe("merge", () => {
     // A failing source still fails an iteration that has a signal (its wait is woken by the group).
     const boom = new Error("boom");
     async function* failing(): AsyncGenerator<number> {
+      yield 7;
       await new Promise<void>((r) => setImmediate(r));
       throw boom;
     }
