@@ -125,7 +125,6 @@ interface Held {
   touched: number;
 }
 
-
 function connectionOf(consumer: Consumer): unknown {
   return (consumer as unknown as { api?: { nc?: unknown } }).api?.nc;
 }
