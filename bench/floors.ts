@@ -302,54 +302,6 @@ export class MiniSemaphore {
 }
 
 /**
- * Reference: the least errgroup with a limit (a running count, a FIFO of parked `go` calls,
- * the first error kept, `wait()` for all), used in the same `await group.go(() => task(i))`
- * loop as the ErrGroup's row: a closure per task, called and its promise watched. No signal,
- * no counters, no argument checks.
- */
-export class MiniGroup {
-  private running = 0;
-  private pending = 0;
-  private failed = false;
-  private error: unknown = undefined;
-  private readonly parked: { fn: () => Promise<unknown>; resolve: () => void }[] = [];
-  private idle: (() => void) | null = null;
-  constructor(private readonly limit: number) {}
-  go(fn: () => Promise<unknown>): Promise<void> {
-    this.pending++;
-    if (this.running < this.limit && this.parked.length === 0) {
-      this.start(fn);
-      return RESOLVED;
-    }
-    return new Promise<void>((resolve) => this.parked.push({ fn, resolve }));
-  }
-  private start(fn: () => Promise<unknown>): void {
-    this.running++;
-    fn().then(this.settled, this.rejected);
-  }
-  private readonly rejected = (e: unknown): void => {
-    if (!this.failed) {
-      this.failed = true;
-      this.error = e;
-    }
-    this.settled();
-  };
-  private readonly settled = (): void => {
-    this.running--;
-    const next = this.parked.shift();
-    if (next !== undefined) {
-      this.start(next.fn);
-      next.resolve();
-    }
-    if (--this.pending === 0) this.idle?.();
-  };
-  async wait(): Promise<void> {
-    if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    if (this.failed) throw this.error;
-  }
-}
-
-/**
  * Reference: the least pool with an awaited `submit` that resolves once the task started (a
  * running count and a FIFO of parked submitters, no queue, no counters, no signals), used in
  * the same loop shape as the Pool's submit row.
@@ -358,6 +310,8 @@ export class MiniSubmitPool {
   private running = 0;
   private readonly parked: { task: () => Promise<unknown>; resolve: () => void }[] = [];
   private idle: (() => void) | null = null;
+  /** The first failure (kept for `MiniGroup`; the submit loop's tasks do not fail). */
+  protected failure: { error: unknown } | null = null;
   constructor(private readonly concurrency: number) {}
   submit(task: () => Promise<unknown>): Promise<void> {
     if (this.running < this.concurrency && this.parked.length === 0) {
@@ -372,8 +326,12 @@ export class MiniSubmitPool {
   }
   private start(task: () => Promise<unknown>): void {
     this.running++;
-    task().then(this.done, this.done);
+    task().then(this.done, this.failed);
   }
+  private readonly failed = (e: unknown): void => {
+    this.failure ??= { error: e };
+    this.done();
+  };
   private readonly done = (): void => {
     this.running--;
     const next = this.parked.shift();
@@ -385,6 +343,22 @@ export class MiniSubmitPool {
       this.idle = null;
     }
   };
+}
+
+/**
+ * Reference: the least errgroup with a limit, the minimal submit pool with `go` (the same
+ * submit: a running count, a FIFO of parked callers) and `wait` (drain, then the first error),
+ * used in the same `await group.go(() => task(i))` loop as the ErrGroup's row: a closure per
+ * task, called and its promise watched. No signal, no counters, no argument checks.
+ */
+export class MiniGroup extends MiniSubmitPool {
+  go(fn: () => Promise<unknown>): Promise<void> {
+    return this.submit(fn);
+  }
+  async wait(): Promise<void> {
+    await this.drain();
+    if (this.failure !== null) throw this.failure.error;
+  }
 }
 
 

@@ -176,9 +176,9 @@ async function handWritten(n: number, pumped: boolean): Promise<Record<string, n
       for (const x of syncSource(n)) if (!link.trySend(x)) await link.send(x);
       link.close();
     })();
+    const done: IteratorResult<number> = { value: undefined, done: true };
     take = () => {
       const r = link.tryRecv();
-      const done = { value: undefined, done: true } as const;
       if (r !== undefined) return r.ok ? { value: r.value, done: false } : done;
       return link.recv().then((v) => (v.ok ? { value: v.value, done: false } : done));
     };

@@ -2,8 +2,8 @@
  * `fanOut(source, n)`: each item to exactly one of n consumers, whichever asks first.
  */
 import { Channel } from "../core/channel.js";
-import { checkInteger, signalOf } from "../core/validate.js";
-import { Group, GroupIterator, type AbortableIterable } from "./group.js";
+import { checkInteger } from "../core/validate.js";
+import { Group, GroupIterator, iterableOnce, type AbortableIterable } from "./group.js";
 import { openSource, type Source } from "./source.js";
 
 class FanOut<T> {
@@ -41,14 +41,7 @@ class FanOut<T> {
   leave = (): boolean => --this.#live === 0;
 
   lane(): AbortableIterable<T> {
-    let iterated = false;
-    const values = (options?: { signal?: AbortSignal }): AsyncIterableIterator<T> => {
-      const signal = signalOf(options);
-      if (iterated) throw new Error("a fanOut lane is iterated once: it was already iterated");
-      iterated = true;
-      return new GroupIterator(this.start, this.out, this.leave, signal);
-    };
-    return { values, [Symbol.asyncIterator]: () => values() };
+    return iterableOnce("a fanOut lane", (signal) => new GroupIterator(this.start, this.out, this.leave, signal));
   }
 }
 

@@ -9,6 +9,7 @@
  * sources' own ways to stop); `settled` resolves when every task has settled.
  */
 import type { Channel } from "../core/channel.js";
+import { signalOf } from "../core/validate.js";
 
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
@@ -72,6 +73,22 @@ export interface AbortableIterable<T> extends AsyncIterable<T> {
    * for await (const job of lane.values({ signal })) await handle(job);
    */
   values(options?: { signal?: AbortSignal }): AsyncIterableIterator<T>;
+}
+
+/**
+ * The iterable a consumer of a group gets: iterated once, with or without a signal;
+ * `iterator(signal)` makes the consumer's `GroupIterator`. `what` names it in the error of a
+ * second iteration.
+ */
+export function iterableOnce<T>(what: string, iterator: (signal: AbortSignal | undefined) => AsyncIterableIterator<T>): AbortableIterable<T> {
+  let iterated = false;
+  const values = (options?: { signal?: AbortSignal }): AsyncIterableIterator<T> => {
+    const signal = signalOf(options);
+    if (iterated) throw new Error(`${what} is iterated once: it was already iterated`);
+    iterated = true;
+    return iterator(signal);
+  };
+  return { values, [Symbol.asyncIterator]: () => values() };
 }
 
 /** A consumer's iterator over one of a group's output channels. */

@@ -3,23 +3,21 @@
  * they arrive.
  */
 import { Channel } from "../core/channel.js";
-import { Group, GroupIterator, type AbortableIterable } from "./group.js";
-import { signalOf } from "../core/validate.js";
+import { Group, GroupIterator, iterableOnce, type AbortableIterable } from "./group.js";
 import { openSource, type Source } from "./source.js";
 
-class Merge<T> implements AbortableIterable<T> {
+class Merge<T> {
   #group: Group | null = null;
-  #out = new Channel<T>(0);
-  #iterated = false;
+  readonly out = new Channel<T>(0);
   constructor(readonly sources: readonly Source<T>[]) {
     // Checked now, read later.
-    sources.forEach((s, i) => openSource(s, 0, this.#out, `sources[${i}]`));
+    sources.forEach((s, i) => openSource(s, 0, this.out, `sources[${i}]`));
   }
 
-  #start = (): Group => {
+  start = (): Group => {
     if (this.#group !== null) return this.#group;
     const g = (this.#group = new Group());
-    const out = this.#out;
+    const out = this.out;
     // The readers send without a signal: closing the output wakes any of them still waiting.
     g.closers.push(() => {
       if (!out.closed) out.close();
@@ -42,16 +40,6 @@ class Merge<T> implements AbortableIterable<T> {
     return g;
   };
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this.values();
-  }
-
-  values(options?: { signal?: AbortSignal }): AsyncIterableIterator<T> {
-    const signal = signalOf(options);
-    if (this.#iterated) throw new Error("merge(...) is iterated once: it was already iterated");
-    this.#iterated = true;
-    return new GroupIterator(this.#start, this.#out, () => true, signal);
-  }
 }
 
 /**
@@ -69,5 +57,6 @@ class Merge<T> implements AbortableIterable<T> {
  * for await (const event of merge(clicks, keys, timers)) handle(event);
  */
 export function merge<T>(...sources: Source<T>[]): AbortableIterable<T> {
-  return new Merge<T>(sources);
+  const m = new Merge<T>(sources);
+  return iterableOnce("merge(...)", (signal) => new GroupIterator(m.start, m.out, () => true, signal));
 }

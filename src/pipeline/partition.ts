@@ -3,8 +3,8 @@
  * same key keep their order and are handled by one consumer.
  */
 import { Channel } from "../core/channel.js";
-import { checkFunction, checkInteger, checkOptions, signalOf } from "../core/validate.js";
-import { Group, GroupIterator, type AbortableIterable } from "./group.js";
+import { checkFunction, checkInteger, checkOptions } from "../core/validate.js";
+import { Group, GroupIterator, iterableOnce, type AbortableIterable } from "./group.js";
 import { openSource, type Source } from "./source.js";
 import { DEFAULT_BUFFER, isThenable } from "./stage.js";
 
@@ -84,14 +84,7 @@ class Partition<T> {
   }
 
   lane(i: number): AbortableIterable<T> {
-    let iterated = false;
-    const values = (options?: { signal?: AbortSignal }): AsyncIterableIterator<T> => {
-      const signal = signalOf(options);
-      if (iterated) throw new Error("a partition lane is iterated once: it was already iterated");
-      iterated = true;
-      return new GroupIterator(this.start, this.lanes[i]!, () => true, signal);
-    };
-    return { values, [Symbol.asyncIterator]: () => values() };
+    return iterableOnce("a partition lane", (signal) => new GroupIterator(this.start, this.lanes[i]!, () => true, signal));
   }
 }
 

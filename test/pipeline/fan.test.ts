@@ -15,6 +15,25 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** An endless async source yielding 1 once per turn of the event loop; `onClose` runs when it is closed. */
+async function* ticking(onClose: () => void): AsyncGenerator<number> {
+  try {
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r));
+      yield 1;
+    }
+  } finally {
+    onClose();
+  }
+}
+
+/** Yields `first`, then fails with `error` on the next turn. */
+async function* failsAfter(first: number, error: Error): AsyncGenerator<number> {
+  yield first;
+  await new Promise<void>((r) => setImmediate(r));
+  throw error;
+}
+
 async function* slow(xs: number[]): AsyncGenerator<number> {
   for (const x of xs) {
     await new Promise<void>((r) => setImmediate(r));
@@ -42,22 +61,7 @@ describe("merge", () => {
   test("one failing source fails it with that error, after the others are closed", T, async () => {
     const boom = new Error("boom");
     let closed = false;
-    async function* forever(): AsyncGenerator<number> {
-      try {
-        for (;;) {
-          await new Promise<void>((r) => setImmediate(r));
-          yield 1;
-        }
-      } finally {
-        closed = true;
-      }
-    }
-    async function* failing(): AsyncGenerator<number> {
-      yield 2;
-      await new Promise<void>((r) => setImmediate(r));
-      throw boom;
-    }
-    await assert.rejects(collect(merge(forever(), failing())), (e) => e === boom);
+    await assert.rejects(collect(merge(ticking(() => (closed = true)), failsAfter(2, boom))), (e) => e === boom);
     assert.ok(closed);
     assert.deepEqual(parkedWork(), []);
   });
@@ -79,16 +83,7 @@ describe("merge", () => {
 
   test("values({ signal }): an abort closes every source, rejects the waiting next() with the reason, and leaves nothing parked", T, async () => {
     let closed = 0;
-    async function* endless(): AsyncGenerator<number> {
-      try {
-        for (;;) {
-          await new Promise<void>((r) => setImmediate(r));
-          yield 1;
-        }
-      } finally {
-        closed++;
-      }
-    }
+    const endless = (): AsyncGenerator<number> => ticking(() => closed++);
     const idle = new Channel<number>(0); // never sends: the merge waits on it too
     const ac = new AbortController();
     const reason = new Error("client left");
@@ -120,13 +115,8 @@ describe("merge", () => {
     assert.throws(() => merge([1]).values({ signal: "no" as never }), /options.signal must be an AbortSignal/);
     // A failing source still fails an iteration that has a signal (its wait is woken by the group).
     const boom = new Error("boom");
-    async function* failing(): AsyncGenerator<number> {
-      yield 7;
-      await new Promise<void>((r) => setImmediate(r));
-      throw boom;
-    }
     const idle2 = new Channel<number>(0);
-    await assert.rejects(collect({ [Symbol.asyncIterator]: () => merge(idle2, failing()).values({ signal: new AbortController().signal }) }), (e) => e === boom);
+    await assert.rejects(collect({ [Symbol.asyncIterator]: () => merge(idle2, failsAfter(7, boom)).values({ signal: new AbortController().signal }) }), (e) => e === boom);
     assert.deepEqual(parkedWork(), []);
   });
 
