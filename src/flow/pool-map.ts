@@ -16,6 +16,9 @@
  *    consumer holds: a consumer that stops asking stops the pulling.
  *  - Ordered: `head..tail` lists every live step in creation order (= item order); results are
  *    handed out from the head only. Unordered: it lists only finished steps, in finishing order.
+ *  - An entry is reused (`#free`) only once its result was handed to the consumer: its step has
+ *    settled, so its two settle handlers (made once per entry) can never fire for it again. The
+ *    free list holds at most the largest window there was (the pool's largest concurrency).
  *  - Once `stopped` nothing more is pulled or admitted, every step still in the pool sees its
  *    signal abort (queued ones are withdrawn), and the source's `return()` has been called
  *    (unless it was exhausted or threw).
@@ -43,6 +46,9 @@ class Entry {
   /** An item was pulled for this step (so the pool counts it as completed or failed). */
   pulled = false;
   next: Entry | null = null;
+  /** Its claimed step's settle handlers, made once: entries are reused (see `#entry`). */
+  onFulfilled: (value: unknown) => void = noop;
+  onRejected: (error: unknown) => void = noop;
 }
 
 class StopOnAbort extends Abortable {
@@ -78,6 +84,8 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
   #head: Entry | null = null;
   #tail: Entry | null = null;
   #inWindow = 0;
+  /** Entries whose results were consumed, kept for reuse (linked by `next`). */
+  #free: Entry | null = null;
   #admitting = false;
   #filling = false;
   #exhausted = false;
@@ -144,8 +152,10 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
     if (ready !== null) {
       // A result is already waiting: hand it over without parking the consumer.
       this.#held = true;
+      const value = ready.value as R;
+      this.#reuse(ready);
       this.#fill();
-      return Promise.resolve({ value: ready.value as R, done: false });
+      return Promise.resolve({ value, done: false });
     }
     const p = new Promise<IteratorResult<R>>((resolve, reject) => {
       this.#consumer = { resolve, reject };
@@ -191,7 +201,7 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
     this.#filling = true;
     try {
       while (!this.#stopped && !this.#exhausted && !this.#admitting && this.#inWindow < this.#pool.concurrency) {
-        const e = new Entry();
+        const e = this.#entry();
         if (this.#ordered) this.#append(e);
         this.#inWindow++;
         if (this.#pool.claimSlot()) {
@@ -244,8 +254,8 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
       this.#claimedDone(e, false, err);
       return;
     }
-    if (r instanceof Promise) r.then((v) => this.#claimedDone(e, true, v), (err) => this.#claimedDone(e, false, err));
-    else if (isThenable(r)) Promise.resolve(r).then((v) => this.#claimedDone(e, true, v), (err) => this.#claimedDone(e, false, err));
+    if (r instanceof Promise) r.then(e.onFulfilled, e.onRejected);
+    else if (isThenable(r)) Promise.resolve(r).then(e.onFulfilled, e.onRejected);
     else this.#claimedDone(e, true, r);
   }
 
@@ -353,7 +363,9 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
       this.#consumer = null;
       if (e.state === OK) {
         this.#held = true; // counted in inWindow until the consumer asks again
-        c.resolve({ value: e.value as R, done: false });
+        const value = e.value as R;
+        this.#reuse(e);
+        c.resolve({ value, done: false });
       } else {
         this.#finish();
         this.#stop(e.value);
@@ -367,6 +379,30 @@ export class PoolMap<I, R> implements AsyncIterableIterator<R>, StepOwner {
       this.#stop(undefined);
       c.resolve({ value: undefined, done: true });
     }
+  }
+
+  /** A fresh entry, or one whose result was consumed (its handlers are made once, here). */
+  #entry(): Entry {
+    const f = this.#free;
+    if (f !== null) {
+      this.#free = f.next;
+      f.next = null;
+      return f;
+    }
+    const e = new Entry();
+    e.onFulfilled = (v) => this.#claimedDone(e, true, v);
+    e.onRejected = (err) => this.#claimedDone(e, false, err);
+    return e;
+  }
+
+  /** Keeps a consumed entry (settled, out of the list) for the next step; lets go of its value. */
+  #reuse(e: Entry): void {
+    e.state = PENDING;
+    e.value = undefined;
+    e.accepted = false;
+    e.pulled = false;
+    e.next = this.#free;
+    this.#free = e;
   }
 
   #append(e: Entry): void {

@@ -667,9 +667,7 @@ export class Pool implements AsyncDisposable {
       if (ok) this.#completed++;
       else this.#failed++;
     }
-    this.#pump();
-    this.#idleCheck();
-    this.#settleIdle();
+    this.#afterRelease();
   }
 
   /** @internal The caller's signal aborted: withdraw the task, or (running) detach its caller. */
@@ -939,9 +937,7 @@ export class Pool implements AsyncDisposable {
       this.#failed++;
       this.#report(value);
     }
-    this.#pump();
-    this.#idleCheck();
-    this.#settleIdle();
+    this.#afterRelease();
   }
 
   #settle(t: PoolTask, ok: boolean, value: unknown): void {
@@ -965,9 +961,15 @@ export class Pool implements AsyncDisposable {
       else this.#failed++;
     }
     if (!this.#answer(t, ok, value) && !ok && !t.detached) this.#report(value);
-    this.#pump();
-    this.#idleCheck();
-    this.#settleIdle();
+    this.#afterRelease();
+  }
+
+  /** A slot was freed: start what waits for one, re-arm the shrink timer, wake drainers if idle. */
+  #afterRelease(): void {
+    // The same as calling the three, without the calls that would find nothing to do.
+    if (this.#queue.length !== 0 || this.#waiters.length !== 0) this.#pump();
+    if (this.#min !== this.#max) this.#idleCheck();
+    if (this.#running === 0) this.#settleIdle();
   }
 
   #report(error: unknown): void {

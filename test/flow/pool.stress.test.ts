@@ -104,24 +104,38 @@ test("Pool.map under random sources and consumers: order, bound and completeness
       fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 30 }),
       fc.boolean(),
       fc.integer({ min: 0, max: 2 }),
-      async (concurrency, works, ordered, consumerTurns) => {
+      fc.boolean(),
+      fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 6 }),
+      async (concurrency, works, ordered, consumerTurns, syncSource, others) => {
         const pool = new Pool({ concurrency });
         let pulled = 0;
         let consumed = 0;
         let maxAhead = 0;
         let running = 0;
         let peak = 0;
-        async function* source() {
-          for (let i = 0; i < works.length; i++) {
-            pulled++;
-            maxAhead = Math.max(maxAhead, pulled - consumed);
-            yield i;
-          }
+        let otherRunning = 0;
+        const pull = (i: number): number => {
+          pulled++;
+          maxAhead = Math.max(maxAhead, pulled - consumed);
+          return i;
+        };
+        function* syncItems() {
+          for (let i = 0; i < works.length; i++) yield pull(i);
         }
+        async function* asyncItems() {
+          for (let i = 0; i < works.length; i++) yield pull(i);
+        }
+        // Submitted tasks compete for the same slots, so some steps wait for admission.
+        const submitted = Promise.all(others.map((t) => pool.submit(async () => {
+          otherRunning++;
+          peak = Math.max(peak, running + otherRunning);
+          await turns(t);
+          otherRunning--;
+        })));
         const out: number[] = [];
-        for await (const v of pool.map(source(), async (i) => {
+        for await (const v of pool.map(syncSource ? syncItems() : asyncItems(), async (i) => {
           running++;
-          peak = Math.max(peak, running);
+          peak = Math.max(peak, running + otherRunning);
           await turns(works[i]!);
           running--;
           return i;
@@ -130,14 +144,16 @@ test("Pool.map under random sources and consumers: order, bound and completeness
           consumed++;
           await turns(consumerTurns);
         }
+        await submitted;
+        await pool.drain();
         const expected = works.map((_, i) => i);
         assert.deepEqual(ordered ? out : [...out].sort((a, b) => a - b), expected);
         assert.ok(maxAhead <= concurrency, `pulled ${maxAhead} ahead of the consumer, concurrency ${concurrency}`);
-        assert.ok(peak <= concurrency);
-        assert.equal(pool.stats.completed, works.length);
+        assert.ok(peak <= concurrency, `peak ${peak} running, concurrency ${concurrency}`);
+        assert.equal(pool.stats.completed, works.length + others.length);
         assert.deepEqual(parkedWork(), []);
       },
     ),
-    { seed, numRuns: 100, endOnFailure: true },
+    { seed, numRuns: 150, endOnFailure: true },
   );
 });
