@@ -1,17 +1,19 @@
 /**
  * `map(fn, { concurrency, ordered, buffer, deadLetter })`: the stage that transforms each item.
  *
- * With concurrency 1 it is one loop: take an item, call `fn`, hand the result on. With more
- * (a number, or a `ConcurrencyLimit` such as an `AdaptiveLimit`), the items go through a
- * `Pool`'s `map`, which pulls an item only when a slot is free and never holds more than the
- * concurrency pulled and not yet handed on; `ordered` keeps input order within that window.
+ * With concurrency 1 it is one loop: take an item, call `fn`, hand the result on. With a number
+ * n above 1 it is a window of n items (`#window`): calls start as room appears and results are
+ * handed on from the window's head. With a `ConcurrencyLimit` (such as an `AdaptiveLimit`), the
+ * items go through a `Pool`'s `map`, which pulls an item only when a slot is free. Either way no
+ * more than the concurrency are pulled and not yet handed on; `ordered` keeps input order
+ * within that window.
  */
-import { Channel } from "../core/channel.js";
+import { Channel, type RecvResult } from "../core/channel.js";
 import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
 import { Pool } from "../flow/pool.js";
 import { InputIterator } from "./input.js";
-import { Meter, Stage, isThenable, itemStep, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
+import { Meter, Stage, WaitSampler, isThenable, itemStep, type DeadLetter, type ItemStageOptions, type StageRun } from "./stage.js";
 
 /** Options of `map`. */
 export interface MapStageOptions<I> extends ItemStageOptions<I> {
@@ -62,128 +64,194 @@ class MapStage<I, O> extends Stage<I, O> {
 
   run(r: StageRun<I, O>): Promise<void> {
     if (this.concurrency === 1) return this.#serial(r);
-    if (typeof this.concurrency === "number") return this.#workers(r, this.concurrency);
+    if (typeof this.concurrency === "number") return this.#window(r, this.concurrency);
     return this.#concurrent(r);
   }
 
   /**
-   * Concurrency n (a number): n worker loops share the input link. Unordered, each hands its own
-   * result on. Ordered, results wait in a window of n slots (`ring`, indexed by sequence number)
-   * and are handed on from `nextOut` only; a worker takes a new item only while fewer than n
-   * are taken and not yet handed on, so at most n items are ever in the stage.
+   * Concurrency n (a number), without worker loops: an item's `fn` is called wherever room
+   * appears in the window (when the run starts, when a receive parked for input gets its item,
+   * when a result is handed on), and its settle callback records the result. A worker loop
+   * would have to resume once per item to take the next one (a promise hop); here a result
+   * handed on starts the next item in the same step.
    *
-   * Sequence numbers follow the link's order: a worker that must park for an item reserves its
-   * number before parking (parked receivers are served in parking order, and a receive that
-   * finds a value at once only happens when none is parked); a reservation that gets no item
-   * (the input ended) is a hole the window skips.
+   * Invariants:
+   *  - `nextSeq - nextOut <= n`: items taken from the input (or reserved by the parked
+   *    receive) and not yet handed on, so at most n items are ever in the stage.
+   *  - At most one receive is parked (`receiving`); it reserves its sequence number when it
+   *    parks, so items are numbered in input order (a reservation that gets no item is a hole).
+   *  - `ring` holds results not yet handed on, n slots: ordered, the result of sequence number
+   *    s in slot s % n; unordered, in settle order from slot `nextOut` (the k-th settled result
+   *    in slot `nextDone`). Results leave from slot `nextOut % n` only, one hand-on at a time
+   *    (`emitting`), which is what keeps input order when `ordered`.
+   *  - The stage settles once nothing is running (`active`), parked (`receiving`) or being handed
+   *    on: resolves when the input ended and every result was handed on, else rejects with the
+   *    first failure (the run's signal reason when the run stopped under it).
    *
-   * Busy time is counted per worker as the time it holds an item (from taking it to handing its
-   * result on), read from the clock only when the worker parks or resumes, never per item: a
-   * clock read costs as much as a channel hop.
+   * Time: blocked time is the hand-on waits (the meter); busy time is the sum of the calls'
+   * durations, timed on a sample of the calls (`WaitSampler`: every call with an injected clock,
+   * about one in 64 when they come fast), so the clock is not read twice per item.
    */
-  async #workers(r: StageRun<I, O>, n: number): Promise<void> {
+  #window(r: StageRun<I, O>, n: number): Promise<void> {
     const { input, signal, counters: c, now } = r;
     const { fn, deadLetter, ordered } = this;
+    const m = new Meter(c, now, signal, false);
+    const calls = new WaitSampler(now, c.idleSampler!.exact);
     const ring: ({ v: unknown } | typeof HOLE | undefined)[] = new Array(n).fill(undefined);
     let nextSeq = 0;
     let nextOut = 0;
+    let nextDone = 0;
+    let active = 0;
+    let receiving = false;
     let emitting = false;
-    const waiters: (() => void)[] = [];
-    const wakeAll = (): void => {
-      for (let w = waiters.shift(); w !== undefined; w = waiters.shift()) w();
-    };
-    const wake = (): void => waiters.shift()?.(); // one slot freed: one worker may take an item
-    signal.addEventListener("abort", wakeAll, { once: true });
-    // Hands on the results ready at the head of the window, in order (one worker at a time).
-    const drain = async (m: Meter): Promise<void> => {
-      emitting = true;
-      try {
-        for (let e = ring[nextOut % n]; e !== undefined; e = ring[nextOut % n]) {
-          ring[nextOut % n] = undefined;
-          if (e !== HOLE) {
-            const d = this.#handOn(r, m, e.v);
-            if (d !== undefined) await d;
-          }
-          nextOut++;
-          wake();
-        }
-      } finally {
-        emitting = false;
-      }
-    };
-    const worker = async (): Promise<void> => {
-      const m = new Meter(c, now, signal);
-      try {
-        await work(m);
-      } finally {
+    let filling = false;
+    let inputDone = false;
+    let failure: { error: unknown } | null = null;
+    let settled = false;
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const result = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+
+    const finishIfIdle = (): void => {
+      if (settled || active !== 0 || receiving || emitting) return;
+      if (failure !== null) {
+        settled = true;
         m.end();
+        reject(failure.error);
+      } else if (inputDone && nextOut === nextSeq) {
+        settled = true;
+        m.end();
+        resolve();
       }
     };
-    const work = async (m: Meter): Promise<void> => {
-      for (;;) {
-        if (signal.aborted) throw signal.reason;
-        while (ordered && nextSeq - nextOut >= n) {
-          m.pause();
-          await new Promise<void>((resolve) => waiters.push(resolve));
-          m.resume();
-          if (signal.aborted) throw signal.reason;
-        }
-        let got = input.tryRecv();
-        let seq: number;
-        if (got === undefined) {
-          seq = nextSeq++;
-          m.pause();
-          got = await input.recv();
-          m.resume();
-        } else if (got.ok) {
-          seq = nextSeq++;
-        } else {
-          if (signal.aborted) throw signal.reason;
-          return;
-        }
-        if (!got.ok) {
-          if (signal.aborted) throw signal.reason;
-          if (ordered) {
-            ring[seq % n] = HOLE;
-            if (!emitting) await drain(m);
-          }
-          return;
-        }
-        if (signal.aborted) throw signal.reason; // taken as the run stopped: not started
-        c.in++;
-        const item = got.value;
-        let v: unknown;
-        try {
-          const p = fn(item, signal);
-          v = isThenable(p) ? await p : p;
-        } catch (e) {
-          // The run stopped under this call: its failure is the stop, not the item's.
-          if (signal.aborted) throw signal.reason;
-          c.errors++;
-          if (deadLetter === undefined) {
-            r.fail(e);
-            throw e;
-          }
-          v = new Failed(item, e);
-        }
-        if (!ordered) {
-          const d = this.#handOn(r, m, v);
-          if (d !== undefined) await d;
-          continue;
-        }
-        ring[seq % n] = { v };
-        if (!emitting) await drain(m);
-      }
+    const stop = (error: unknown): void => {
+      failure ??= { error };
+      finishIfIdle();
     };
-    const results = await Promise.allSettled(Array.from({ length: n }, worker));
-    signal.removeEventListener("abort", wakeAll);
-    const failed = results.find((x): x is PromiseRejectedResult => x.status === "rejected");
-    if (failed !== undefined) throw failed.reason;
+    const put = (seq: number, e: { v: unknown } | typeof HOLE): void => {
+      ring[(ordered ? seq : nextDone++) % n] = e;
+      emit();
+    };
+    const done = (seq: number, v: unknown, w: number, t0: number): void => {
+      if (w !== 0) c.busyMs += (now() - t0) * w;
+      active--;
+      if (failure !== null) return finishIfIdle(); // the run failed: the result goes nowhere
+      put(seq, { v });
+    };
+    const failed = (seq: number, item: I, e: unknown, w: number, t0: number): void => {
+      if (w !== 0) c.busyMs += (now() - t0) * w;
+      active--;
+      if (signal.aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
+      if (failure !== null) return finishIfIdle();
+      c.errors++;
+      if (deadLetter === undefined) {
+        r.fail(e);
+        return stop(e);
+      }
+      put(seq, { v: new Failed(item, e) });
+    };
+    const start = (seq: number, item: I): void => {
+      c.in++;
+      active++;
+      const w = calls.take();
+      const t0 = w === 0 ? 0 : calls.at;
+      let p: unknown;
+      try {
+        p = fn(item, signal);
+      } catch (e) {
+        return failed(seq, item, e, w, t0);
+      }
+      if (!isThenable(p)) return done(seq, p, w, t0);
+      p.then((v) => done(seq, v, w, t0), (e: unknown) => failed(seq, item, e, w, t0));
+    };
+    const received = (seq: number, got: RecvResult<I>): void => {
+      receiving = false;
+      if (signal.aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
+      else if (got.ok && failure === null) start(seq, got.value);
+      else if (!got.ok) inputDone = true;
+      if (failure !== null || !got.ok) put(seq, HOLE);
+      fill();
+    };
+    const receiveFailed = (e: unknown): void => {
+      receiving = false;
+      stop(e);
+    };
+    // Takes items while the window has room: at once while the input has some, else parks one receive.
+    const fill = (): void => {
+      if (filling) return;
+      filling = true;
+      try {
+        while (failure === null && !inputDone && !receiving && nextSeq - nextOut < n) {
+          if (signal.aborted) {
+            stop(signal.reason);
+            break;
+          }
+          const got = input.tryRecv();
+          if (got === undefined) {
+            receiving = true;
+            const seq = nextSeq++;
+            input.recv().then((g) => received(seq, g), receiveFailed);
+            break;
+          }
+          if (!got.ok) {
+            inputDone = true;
+            break;
+          }
+          start(nextSeq++, got.value);
+        }
+      } finally {
+        filling = false;
+      }
+      finishIfIdle();
+    };
+    // Hands on the results ready at `nextOut`, in order, until one must wait for room.
+    const emit = (): void => {
+      if (emitting) return;
+      emitting = true;
+      for (let k = nextOut % n, e = ring[k]; e !== undefined; k = nextOut % n, e = ring[k]) {
+        ring[k] = undefined;
+        if (e !== HOLE && failure === null) {
+          let d: Promise<void> | undefined;
+          try {
+            d = this.#handOn(r, m, e.v);
+          } catch (err) {
+            emitting = false;
+            return stop(err);
+          }
+          if (d !== undefined) {
+            d.then(handedOn, handOnFailed); // still emitting: the next result waits its turn
+            return;
+          }
+        }
+        nextOut++;
+        fill();
+      }
+      emitting = false;
+      finishIfIdle();
+    };
+    const handedOn = (): void => {
+      m.unblock();
+      emitting = false;
+      nextOut++;
+      fill();
+      emit();
+    };
+    const handOnFailed = (e: unknown): void => {
+      m.unblock();
+      emitting = false;
+      stop(e);
+    };
+    fill();
+    return result;
   }
 
   /**
    * Hands one result on: a routed failure to the dead-letter channel, a value downstream.
-   * Returns a promise only when that must wait (no promise, no async frame, on the fast path).
+   * Returns a promise only when that must wait (no promise, no async frame, on the fast path);
+   * the caller awaits it, then calls `m.unblock()` (one resumption, not a chained callback too).
    */
   #handOn(r: StageRun<I, O>, m: Meter, v: unknown): Promise<void> | undefined {
     if (v instanceof Failed) {
@@ -192,8 +260,7 @@ class MapStage<I, O> extends Stage<I, O> {
       return this.deadLetter!.trySend(letter) ? undefined : m.sendWatched(this.deadLetter!, letter);
     }
     r.counters.out++;
-    const d = r.deliver(v as O, m);
-    return d === undefined ? undefined : d.then(() => m.unblock());
+    return r.deliver(v as O, m);
   }
 
   async #serial(r: StageRun<I, O>): Promise<void> {
@@ -280,9 +347,9 @@ class MapStage<I, O> extends Stage<I, O> {
         c.out++;
         const d = r.deliver(v as O, m);
         if (d !== undefined) {
-        await d;
-        m.unblock();
-      }
+          await d;
+          m.unblock();
+        }
       }
     } finally {
       await results.return?.();

@@ -9,6 +9,8 @@
  *    capacity `stage.buffer`. Every link is
  *    bounded, so the items alive in a run are at most the sum of the link capacities plus what
  *    each stage holds (1, its concurrency, or one batch) plus one in the source's pump.
+ *  - Under `run()` (`discard`) the output link stays empty: what the last stage hands on is
+ *    dropped in `deliver`, so draining it costs no hop per item; the link only carries the close.
  *  - `failure` is set once, by the first failure (or the caller's abort), and `ctl` is aborted
  *    with it in the same step: every stage's signal, every parked send/recv, every running
  *    `fn`'s signal sees that reason. A stop (`break`, `return()`) aborts `ctl` with an internal
@@ -88,7 +90,12 @@ class Execution<T> {
   readonly #caller = new CallerAbort(this as Execution<unknown>);
   #reported = false;
 
-  constructor(p: Pipeline<T>, signal: AbortSignal | undefined) {
+  constructor(
+    p: Pipeline<T>,
+    signal: AbortSignal | undefined,
+    /** `run()`: the last stage's output is dropped where it is handed on, never sent into the output link. */
+    readonly discard: boolean,
+  ) {
     const s = this.ctl.signal;
     const src = (this.#source = openSource(p.source, p.sourceBuffer));
     this.links.push(src.link);
@@ -146,6 +153,7 @@ class Execution<T> {
    * Stage `from` (-1: the source) hands `v` on: through the inline steps of the stages after
    * it while each is idle and the link after it has room, then into the next link (waiting for
    * room, timed on `m`, only there: the first link, since every later hop was checked for room).
+   * Under `run()` a value past the last stage is dropped here: its link would only be drained.
    */
   deliver(from: number, v: unknown, m: Meter): Promise<void> | undefined {
     const { states, links } = this;
@@ -168,8 +176,9 @@ class Execution<T> {
         v = r;
         continue;
       }
-      const link = links[j]!;
       if (st !== undefined) st.idle = false; // its loop is woken with this item: no inline step until it parks again
+      else if (this.discard) return undefined; // run(): past the last stage, nobody reads it
+      const link = links[j]!;
       if (link.trySend(v)) return undefined;
       return m.send(link, v);
     }
@@ -349,9 +358,9 @@ export class Pipeline<T> implements AsyncIterable<T> {
   }
 
   /** @internal */
-  start(signal: AbortSignal | undefined): Execution<T> {
+  start(signal: AbortSignal | undefined, discard = false): Execution<T> {
     this.claim();
-    return new Execution<T>(this, signal);
+    return new Execution<T>(this, signal, discard);
   }
 
   /**
@@ -382,8 +391,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
   async run(options?: RunOptions): Promise<PipelineStats> {
     const signal = signalOf(options);
     if (signal?.aborted) throw signal.reason; // an aborted signal wins: nothing is started or claimed
-    const ex = this.start(signal);
-    const out = ex.output;
+    const ex = this.start(signal, true);
+    const out = ex.output; // stays empty: closed when the last stage ends, or at an abort
     for (;;) {
       if (ex.ctl.signal.aborted) break;
       let r = out.tryRecv();

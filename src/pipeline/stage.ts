@@ -81,13 +81,13 @@ export class StageCounters {
   out = 0;
   dropped = 0;
   errors = 0;
-  /** Busy time a stage counts itself, per call (a `map` through a `Pool`). */
+  /** Busy time a stage counts itself, per call (a `map` with concurrency above 1). */
   busyMs = 0;
   /** Of the meters that ended: lifetime (of those that count busy time) and estimated waits (ms). */
   lifeMs = 0;
   idleMs = 0;
   blockedMs = 0;
-  /** The meters of this stage that have not ended (one per loop: 1, or a map's workers). */
+  /** The meters of this stage that have not ended (one per loop). */
   readonly meters = new Set<Meter>();
   /** Which of this stage's waits for input (or a turn) are timed, and which waits for room downstream (set when a run starts). */
   idleSampler: WaitSampler | null = null;

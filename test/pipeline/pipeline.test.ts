@@ -302,6 +302,70 @@ describe("pipeline: stages", () => {
     assert.deepEqual([...un].sort((a, b) => a - b), range(60));
   });
 
+  test("map with concurrency: busyMs is the sum of the calls' durations, blockedMs the waits for room", T, async () => {
+    const clock = new VirtualClock();
+    const durations = [10, 30, 20, 10, 40, 10];
+    const p = pipeline(
+      range(durations.length),
+      map(async (i: number) => {
+        await new Promise<void>((r) => clock.setTimeout(r, durations[i]!));
+        return i;
+      }, { concurrency: 3, buffer: 0 }),
+      { clock },
+    );
+    const out: number[] = [];
+    const consumer = (async () => {
+      for await (const v of p) out.push(v);
+    })();
+    while (clock.pending === 0) await settle(1);
+    for (let t = 0; t < 200 && clock.pending > 0; t++) await clock.advanceAsync(5);
+    await consumer;
+    assert.deepEqual(out, range(durations.length), "input order");
+    const [st] = p.stats.stages;
+    assert.equal(st!.busyMs, durations.reduce((a, b) => a + b, 0), "every call timed (an injected clock)");
+    assert.equal(st!.blockedMs, 0, "the consumer was always waiting");
+    assert.equal(clock.pending, 0);
+  });
+
+  test("map with concurrency and a synchronous fn: a long run takes no stack and keeps order", T, async () => {
+    for (const ordered of [true, false]) {
+      const n = 50_000;
+      let sum = 0;
+      let count = 0;
+      let last = -1;
+      let inOrder = true;
+      const stats = await pipeline(range(n), map((x: number) => x * 2, { concurrency: 4, ordered }), tap((v: number) => {
+        if (v < last) inOrder = false;
+        last = v;
+        sum += v;
+        count++;
+      })).run();
+      assert.equal(count, n);
+      assert.equal(sum, n * (n - 1));
+      assert.ok(inOrder, "a synchronous fn hands results on in input order");
+      assert.equal(stats.stages[0]!.in, n);
+      assert.equal(stats.stages[0]!.out, n);
+    }
+  });
+
+  test("map with concurrency: a failure rejects the run only once the calls in flight have settled, each told through its signal", T, async () => {
+    const boom = new Error("boom");
+    const settledCalls: string[] = [];
+    const p = pipeline(range(10), map(async (x: number, signal: AbortSignal) => {
+      if (x === 2) {
+        await settle(1);
+        throw boom;
+      }
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+      await settle(2); // settles a little after the abort
+      settledCalls.push(`call ${x} saw ${String((signal.reason as Error).message)}`);
+      return x;
+    }, { concurrency: 4 }));
+    await assert.rejects(p.run(), (e) => e === boom);
+    assert.deepEqual(settledCalls.sort(), ["call 0 saw boom", "call 1 saw boom", "call 3 saw boom"]);
+    assert.deepEqual(parkedWork(), []);
+  });
+
   test("map never runs more than its concurrency, a number or an AdaptiveLimit", T, async () => {
     for (const concurrency of [3, new AdaptiveLimit({ algorithm: "aimd", initialLimit: 2, minLimit: 1, maxLimit: 4 })]) {
       let running = 0;
