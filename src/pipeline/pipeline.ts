@@ -22,7 +22,8 @@
  *    parked or holding a timer for this run) and the source was closed unless it was exhausted;
  *    only then does `run()` settle or the iteration end or throw.
  */
-import { Channel } from "../core/channel.js";
+import { Channel, NOTHING } from "../core/channel.js";
+import { ITER } from "../core/waitring.js";
 import { ChannelClosedError } from "../core/errors.js";
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
@@ -241,6 +242,20 @@ class Execution<T> {
 
   next(): Promise<IteratorResult<T>> {
     if (this.ctl.signal.aborted) return this.end();
+    const out = this.output;
+    if (this.links.length === 1) return this.#nextOfSource(); // no stages: the output is the source's link
+    const v = out.take();
+    if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
+    if (out.isClosed) return this.end();
+    // Parked as an iterator's receive: the channel resolves it with the IteratorResult itself
+    // (one hop per item, no callback chained on a RecvResult); the end goes through `end()`.
+    return new Promise<IteratorResult<T>>((resolve) => {
+      out.recvq.push((r: IteratorResult<T>) => resolve(r.done !== true && !this.ctl.signal.aborted ? r : this.end()), ITER, undefined);
+    });
+  }
+
+  /** `next()` on the source's own link (which may pull from a synchronous iterable on receive). */
+  #nextOfSource(): Promise<IteratorResult<T>> {
     const r = this.output.tryRecv();
     if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.end();
     return this.output.recv().then((v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()));
