@@ -651,7 +651,7 @@ export class Pool implements AsyncDisposable {
       return false;
     }
     this.#running++;
-    this.#idleCheck();
+    if (this.#min !== this.#max) this.#idleCheck();
     return true;
   }
 
