@@ -8,7 +8,7 @@
  * more than the concurrency are pulled and not yet handed on; `ordered` keeps input order
  * within that window.
  */
-import { Channel, type RecvResult } from "../core/channel.js";
+import { Channel, NOTHING, type RecvResult } from "../core/channel.js";
 import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
 import { Pool } from "../flow/pool.js";
@@ -34,8 +34,10 @@ export function checkDeadLetter<I>(value: unknown): Channel<DeadLetter<I>> | und
   return value as Channel<DeadLetter<I>> | undefined;
 }
 
-/** A reserved sequence number that got no item. */
-const HOLE: unique symbol = Symbol("hole");
+/** A window slot's state: no result, a result (`vals`), a hole (a reserved sequence number that got no item). */
+const EMPTY = 0;
+const VALUE = 1;
+const HOLE = 2;
 
 /** A failure routed to the dead-letter channel, travelling through the pool's map in its item's place. */
 class Failed<I> {
@@ -97,7 +99,25 @@ class MapStage<I, O> extends Stage<I, O> {
     const { fn, deadLetter, ordered } = this;
     const m = new Meter(c, now, signal, false);
     const calls = new WaitSampler(now, c.idleSampler!.exact);
-    const ring: ({ v: unknown } | typeof HOLE | undefined)[] = new Array(n).fill(undefined);
+    // Results not yet handed on (see the invariants): a value in `vals`, its state in `kind`.
+    const vals: unknown[] = new Array<unknown>(n).fill(undefined);
+    const kind = new Uint8Array(n);
+    // The calls in flight, one slot each (taken from `free` when a call starts, given back when
+    // it settles; at most n are in flight, so one is always free): its sequence number, its item
+    // (for a dead letter), the sample weight and start of its timing, and the slot's two settle
+    // handlers, made once (a promise settles once, so a freed slot's handlers never fire again).
+    const items: (I | undefined)[] = new Array<I | undefined>(n).fill(undefined);
+    const seqs: number[] = new Array<number>(n).fill(0);
+    const weights: number[] = new Array<number>(n).fill(0);
+    const starts: number[] = new Array<number>(n).fill(0);
+    const onValue: ((v: unknown) => void)[] = [];
+    const onError: ((e: unknown) => void)[] = [];
+    const free: number[] = [];
+    for (let k = 0; k < n; k++) {
+      onValue.push((v) => done(k, v));
+      onError.push((e) => failed(k, e));
+      free.push(n - 1 - k);
+    }
     let nextSeq = 0;
     let nextOut = 0;
     let nextDone = 0;
@@ -131,19 +151,30 @@ class MapStage<I, O> extends Stage<I, O> {
       failure ??= { error };
       finishIfIdle();
     };
-    const put = (seq: number, e: { v: unknown } | typeof HOLE): void => {
-      ring[(ordered ? seq : nextDone++) % n] = e;
+    const put = (seq: number, what: number, v: unknown): void => {
+      const k = (ordered ? seq : nextDone++) % n;
+      vals[k] = v;
+      kind[k] = what;
       emit();
     };
-    const done = (seq: number, v: unknown, w: number, t0: number): void => {
-      if (w !== 0) c.busyMs += (now() - t0) * w;
+    // A call ended: its timing counted, its slot freed; the sequence number it had.
+    const ended = (k: number): number => {
+      const w = weights[k]!;
+      if (w !== 0) c.busyMs += (now() - starts[k]!) * w;
       active--;
-      if (failure !== null) return finishIfIdle(); // the run failed: the result goes nowhere
-      put(seq, { v });
+      free.push(k);
+      return seqs[k]!;
     };
-    const failed = (seq: number, item: I, e: unknown, w: number, t0: number): void => {
-      if (w !== 0) c.busyMs += (now() - t0) * w;
-      active--;
+    const done = (k: number, v: unknown): void => {
+      items[k] = undefined;
+      const seq = ended(k);
+      if (failure !== null) return finishIfIdle(); // the run failed: the result goes nowhere
+      put(seq, VALUE, v);
+    };
+    const failed = (k: number, e: unknown): void => {
+      const item = items[k] as I;
+      items[k] = undefined;
+      const seq = ended(k);
       if (signal.aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
       if (failure !== null) return finishIfIdle();
       c.errors++;
@@ -151,28 +182,32 @@ class MapStage<I, O> extends Stage<I, O> {
         r.fail(e);
         return stop(e);
       }
-      put(seq, { v: new Failed(item, e) });
+      put(seq, VALUE, new Failed(item, e));
     };
     const start = (seq: number, item: I): void => {
       c.in++;
       active++;
+      const k = free.pop()!;
+      seqs[k] = seq;
       const w = calls.take();
-      const t0 = w === 0 ? 0 : calls.at;
+      weights[k] = w;
+      if (w !== 0) starts[k] = calls.at;
+      items[k] = item;
       let p: unknown;
       try {
         p = fn(item, signal);
       } catch (e) {
-        return failed(seq, item, e, w, t0);
+        return failed(k, e);
       }
-      if (!isThenable(p)) return done(seq, p, w, t0);
-      p.then((v) => done(seq, v, w, t0), (e: unknown) => failed(seq, item, e, w, t0));
+      if (!isThenable(p)) return done(k, p);
+      p.then(onValue[k], onError[k]);
     };
     const received = (seq: number, got: RecvResult<I>): void => {
       receiving = false;
       if (signal.aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
       else if (got.ok && failure === null) start(seq, got.value);
       else if (!got.ok) inputDone = true;
-      if (failure !== null || !got.ok) put(seq, HOLE);
+      if (failure !== null || !got.ok) put(seq, HOLE, undefined);
       fill();
     };
     const receiveFailed = (e: unknown): void => {
@@ -189,18 +224,25 @@ class MapStage<I, O> extends Stage<I, O> {
             stop(signal.reason);
             break;
           }
-          const got = input.tryRecv();
-          if (got === undefined) {
-            receiving = true;
-            const seq = nextSeq++;
-            input.recv().then((g) => received(seq, g), receiveFailed);
+          let v: I | typeof NOTHING;
+          try {
+            v = input.take();
+          } catch (e) {
+            stop(e); // the source's iterator threw (a link that pulls from it)
             break;
           }
-          if (!got.ok) {
+          if (v !== NOTHING) {
+            start(nextSeq++, v);
+            continue;
+          }
+          if (input.closed) {
             inputDone = true;
             break;
           }
-          start(nextSeq++, got.value);
+          receiving = true;
+          const seq = nextSeq++;
+          input.recv().then((g) => received(seq, g), receiveFailed);
+          break;
         }
       } finally {
         filling = false;
@@ -211,12 +253,14 @@ class MapStage<I, O> extends Stage<I, O> {
     const emit = (): void => {
       if (emitting) return;
       emitting = true;
-      for (let k = nextOut % n, e = ring[k]; e !== undefined; k = nextOut % n, e = ring[k]) {
-        ring[k] = undefined;
-        if (e !== HOLE && failure === null) {
+      for (let k = nextOut % n, what = kind[k]; what !== EMPTY; k = nextOut % n, what = kind[k]) {
+        const v = vals[k];
+        vals[k] = undefined;
+        kind[k] = EMPTY;
+        if (what === VALUE && failure === null) {
           let d: Promise<void> | undefined;
           try {
-            d = this.#handOn(r, m, e.v);
+            d = this.#handOn(r, m, v);
           } catch (err) {
             emitting = false;
             return stop(err);

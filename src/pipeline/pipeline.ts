@@ -243,8 +243,13 @@ class Execution<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.ctl.signal.aborted) return this.end();
     const out = this.output;
-    if (this.links.length === 1) return this.#nextOfSource(); // no stages: the output is the source's link
-    const v = out.take();
+    let v: T | typeof NOTHING;
+    try {
+      v = out.take(); // with no stages, the source's link (which may pull from a synchronous iterable)
+    } catch (e) {
+      this.fail(e); // that iterable threw
+      return this.end();
+    }
     if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
     if (out.isClosed) return this.end();
     // Parked as an iterator's receive: the channel resolves it with the IteratorResult itself
@@ -252,13 +257,6 @@ class Execution<T> {
     return new Promise<IteratorResult<T>>((resolve) => {
       out.recvq.push((r: IteratorResult<T>) => resolve(r.done !== true && !this.ctl.signal.aborted ? r : this.end()), ITER, undefined);
     });
-  }
-
-  /** `next()` on the source's own link (which may pull from a synchronous iterable on receive). */
-  #nextOfSource(): Promise<IteratorResult<T>> {
-    const r = this.output.tryRecv();
-    if (r !== undefined) return r.ok ? Promise.resolve({ value: r.value, done: false }) : this.end();
-    return this.output.recv().then((v) => (v.ok && !this.ctl.signal.aborted ? { value: v.value, done: false } : this.end()));
   }
 }
 

@@ -9,7 +9,7 @@
  *  - A pump holds at most one item outside the link channel (the one it is sending).
  */
 import { Readable } from "node:stream";
-import { Channel, type RecvResult } from "../core/channel.js";
+import { Channel, NOTHING, type RecvResult } from "../core/channel.js";
 import { isThenable } from "./stage.js";
 
 /** What a pipeline can read from. */
@@ -69,9 +69,9 @@ class SyncSourceLink<T> extends Channel<T> {
     super(0);
   }
 
-  /** Pulls the next item now; `{ ok: false }` once the source ended or the link was closed. */
-  override tryRecv(): RecvResult<T> {
-    if (this.closed) return { value: undefined, ok: false };
+  /** @internal Pulls the next item now; `NOTHING` once the source ended (the link is then closed) or the link was closed. */
+  override take(): T | typeof NOTHING {
+    if (this.closed) return NOTHING;
     let r: IteratorResult<T>;
     try {
       r = (this.#it ??= this.source[Symbol.iterator]()).next();
@@ -83,9 +83,15 @@ class SyncSourceLink<T> extends Channel<T> {
     if (r.done === true) {
       this.finished = true;
       this.close();
-      return { value: undefined, ok: false };
+      return NOTHING;
     }
-    return { value: r.value, ok: true };
+    return r.value;
+  }
+
+  /** Pulls the next item now; `{ ok: false }` once the source ended or the link was closed. */
+  override tryRecv(): RecvResult<T> {
+    const v = this.take();
+    return v === NOTHING ? { value: undefined, ok: false } : { value: v, ok: true };
   }
 
   override recv(): Promise<RecvResult<T>> {

@@ -327,6 +327,20 @@ describe("pipeline: stages", () => {
     assert.equal(clock.pending, 0);
   });
 
+  test("map unordered with concurrency: a slow call does not lose its item while faster ones overtake it", T, async () => {
+    const dead = new Channel<DeadLetter<number>>(10);
+    const out = await collect(pipeline(range(8), map(async (x: number) => {
+      await settle(x === 0 || x === 5 ? 12 : 1); // 0 and 5 are overtaken by every item after them
+      if (x % 4 === 1) throw new Error(`bad ${x}`);
+      return x * 10;
+    }, { concurrency: 2, ordered: false, deadLetter: dead })));
+    dead.close();
+    const letters: number[] = [];
+    for await (const l of dead) letters.push(l.item);
+    assert.deepEqual([...out].sort((a, b) => a - b), [0, 20, 30, 40, 60, 70]);
+    assert.deepEqual(letters.sort((a, b) => a - b), [1, 5], "each failure carries its own item");
+  });
+
   test("map with concurrency and a synchronous fn: a long run takes no stack and keeps order", T, async () => {
     for (const ordered of [true, false]) {
       const n = 50_000;
