@@ -341,6 +341,25 @@ describe("pipeline: stages", () => {
     assert.deepEqual(letters.sort((a, b) => a - b), [1, 5], "each failure carries its own item");
   });
 
+  test("map with concurrency: a synchronous source that throws mid-run fails the run with its error", T, async () => {
+    const boom = new Error("source broke");
+    function* source(): Generator<number> {
+      for (let i = 0; i < 20; i++) {
+        if (i === 7) throw boom;
+        yield i;
+      }
+    }
+    for (const ordered of [true, false]) {
+      const seen: number[] = [];
+      const p = pipeline(source(), map(async (x: number) => (await settle(1), x), { concurrency: 3, ordered }));
+      await assert.rejects(async () => {
+        for await (const x of p) seen.push(x);
+      }, (e) => e === boom);
+      assert.ok(seen.length <= 7, `only items before the failure come out (${seen.length})`);
+      assert.deepEqual(parkedWork(), []);
+    }
+  });
+
   test("map with concurrency and a synchronous fn: a long run takes no stack and keeps order", T, async () => {
     for (const ordered of [true, false]) {
       const n = 50_000;
