@@ -37,9 +37,9 @@ export class FunctionStage<I, O> extends Stage<I, O> {
         c.out++;
         const d = r.deliver(n.value, m);
         if (d !== undefined) {
-        await d;
-        m.unblock();
-      }
+          await d;
+          m.unblock();
+        }
       }
     } finally {
       if (!done && typeof it.return === "function") {

@@ -9,6 +9,7 @@
  * within that window.
  */
 import { Channel, NOTHING, type RecvResult } from "../core/channel.js";
+import { ChannelClosedError } from "../core/errors.js";
 import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
 import { Pool } from "../flow/pool.js";
@@ -38,6 +39,15 @@ export function checkDeadLetter<I>(value: unknown): Channel<DeadLetter<I>> | und
 const EMPTY = 0;
 const VALUE = 1;
 const HOLE = 2;
+
+/**
+ * Whether `e`, ending a stage early, fails the whole run: not when the run is already stopping
+ * (its signal aborted), nor when the next stage stopped reading (its input, this stage's
+ * output, closed under a send: a quiet stop, which the run tells apart itself).
+ */
+function failsRun(r: StageRun<unknown, unknown>, e: unknown): boolean {
+  return !r.signal.aborted && !(e instanceof ChannelClosedError && r.output.closed);
+}
 
 /** A failure routed to the dead-letter channel, travelling through the pool's map in its item's place. */
 class Failed<I> {
@@ -82,10 +92,12 @@ class MapStage<I, O> extends Stage<I, O> {
    *    receive) and not yet handed on, so at most n items are ever in the stage.
    *  - At most one receive is parked (`receiving`); it reserves its sequence number when it
    *    parks, so items are numbered in input order (a reservation that gets no item is a hole).
-   *  - `ring` holds results not yet handed on, n slots: ordered, the result of sequence number
-   *    s in slot s % n; unordered, in settle order from slot `nextOut` (the k-th settled result
-   *    in slot `nextDone`). Results leave from slot `nextOut % n` only, one hand-on at a time
-   *    (`emitting`), which is what keeps input order when `ordered`.
+   *  - `vals`/`kind` hold results not yet handed on, n slots: ordered, the result of sequence
+   *    number s in slot s % n; unordered, in settle order (the k-th result to settle, counted by
+   *    `nextDone`, in slot k % n). Results leave from slot `nextOut % n` only, one hand-on at a
+   *    time (`emitting`), which is what keeps input order when `ordered`.
+   *  - A call in flight holds one of n call slots (`free` has the others); slots are not indexed
+   *    by sequence number, since unordered results are handed on past a call still running.
    *  - The stage settles once nothing is running (`active`), parked (`receiving`) or being handed
    *    on: resolves when the input ended and every result was handed on, else rejects with the
    *    first failure (the run's signal reason when the run stopped under it).
@@ -136,7 +148,9 @@ class MapStage<I, O> extends Stage<I, O> {
     });
 
     const finishIfIdle = (): void => {
-      if (settled || active !== 0 || receiving || emitting) return;
+      // After a failure a parked receive does not hold the stage: the run's abort (or, for a
+      // quiet stop, the input's close by the run) wakes it, and it then takes nothing.
+      if (settled || active !== 0 || emitting || (receiving && failure === null)) return;
       if (failure !== null) {
         settled = true;
         m.end();
@@ -147,8 +161,13 @@ class MapStage<I, O> extends Stage<I, O> {
         resolve();
       }
     };
+    // The first failure stops the window and fails the whole run (its signal aborts, every
+    // link closes), so calls in flight hear of it and a parked receive wakes.
     const stop = (error: unknown): void => {
-      failure ??= { error };
+      if (failure === null) {
+        failure = { error };
+        if (failsRun(r, error)) r.fail(error);
+      }
       finishIfIdle();
     };
     const put = (seq: number, what: number, v: unknown): void => {
@@ -178,10 +197,7 @@ class MapStage<I, O> extends Stage<I, O> {
       if (signal.aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
       if (failure !== null) return finishIfIdle();
       c.errors++;
-      if (deadLetter === undefined) {
-        r.fail(e);
-        return stop(e);
-      }
+      if (deadLetter === undefined) return stop(e);
       put(seq, VALUE, new Failed(item, e));
     };
     const start = (seq: number, item: I): void => {
@@ -200,7 +216,8 @@ class MapStage<I, O> extends Stage<I, O> {
         return failed(k, e);
       }
       if (!isThenable(p)) return done(k, p);
-      p.then(onValue[k], onError[k]);
+      // A foreign thenable is adopted first: it may call back twice, or throw from then().
+      (p instanceof Promise ? p : Promise.resolve(p)).then(onValue[k], onError[k]);
     };
     const received = (seq: number, got: RecvResult<I>): void => {
       receiving = false;
@@ -395,6 +412,10 @@ class MapStage<I, O> extends Stage<I, O> {
           m.unblock();
         }
       }
+    } catch (e) {
+      // Fail the run now: the drain below waits for a step that may be parked on the input.
+      if (failsRun(r, e)) r.fail(e);
+      throw e;
     } finally {
       await results.return?.();
       pool.close();

@@ -16,8 +16,9 @@
  *    `fn`'s signal sees that reason. A stop (`break`, `return()`) aborts `ctl` with an internal
  *    reason and records no failure.
  *  - A stage closes its output link when it ends, however it ends; a stage that ends before its
- *    input did (a stage function that stopped reading) closes its input, and the stage before it
- *    then ends quietly at its next send (a closed link it was told about, not a failure).
+ *    input did (a stage function that stopped reading) closes its input and every link before
+ *    it, and the source (`#cancelUpTo`): each stage before it ends quietly, at its next send (a
+ *    closed link it was told about, not a failure) or when its own closed input wakes it.
  *  - `settled` resolves once every stage and the source's pump have settled (nothing running,
  *    parked or holding a timer for this run) and the source was closed unless it was exhausted;
  *    only then does `run()` settle or the iteration end or throw.
@@ -134,12 +135,8 @@ class Execution<T> {
     try {
       if (this.ctl.signal.aborted) return;
       await st.run(run);
-      // Ended on its own: if its input is not done, whoever writes it must stop.
-      if (!run.input.closed) {
-        this.cancelled.add(run.input);
-        run.input.close();
-        if (run.input === this.links[0]) this.#source.close(undefined);
-      }
+      // Ended on its own: if its input is not done, nobody reads what comes before it.
+      if (!run.input.closed) this.#cancelUpTo(this.links.indexOf(run.input));
     } catch (e) {
       this.#ended(e, run.output);
     } finally {
@@ -182,6 +179,22 @@ class Execution<T> {
       const link = links[j]!;
       if (link.trySend(v)) return undefined;
       return m.send(link, v);
+    }
+  }
+
+  /**
+   * Nobody reads link `i` any more (the stage after it ended before its input did): it and every
+   * link before it close now, and so does the source, so each writer before it ends quietly at
+   * its next send, and a stage parked on an idle input wakes (its input closed) instead of
+   * waiting for an item that would go nowhere.
+   */
+  #cancelUpTo(i: number): void {
+    for (let j = i; j >= 0; j--) {
+      const link = this.links[j]!;
+      if (link.closed) continue;
+      this.cancelled.add(link);
+      link.close();
+      if (j === 0) this.#source.close(undefined);
     }
   }
 
@@ -252,6 +265,10 @@ class Execution<T> {
     }
     if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
     if (out.isClosed) return this.end();
+    if (out.recvq.length >= out.maxParkedRecvs) {
+      // Refused (BusyError) as any receive past the limit; only a caller calling next() without awaiting gets here.
+      return out.recv().then((r) => (r.ok && !this.ctl.signal.aborted ? { value: r.value, done: false } : this.end()));
+    }
     // Parked as an iterator's receive: the channel resolves it with the IteratorResult itself
     // (one hop per item, no callback chained on a RecvResult); the end goes through `end()`.
     return new Promise<IteratorResult<T>>((resolve) => {

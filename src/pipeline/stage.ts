@@ -9,8 +9,9 @@
  *    in-flight items (1, its concurrency, or a batch) beyond what the channels buffer.
  *  - Time is split three ways: waiting for input (not counted), waiting for room in the output
  *    (or dead-letter) channel (`blockedMs`), and everything else (`busyMs`: a loop's lifetime
- *    less its waits). The clock is read only around the waits that `WaitSampler` picks, never
- *    per item on the fast path.
+ *    less its waits; for a `map` with concurrency above 1, which has no loop, the sum of its
+ *    calls' durations). The clock is read only around the waits (and calls) that a
+ *    `WaitSampler` picks, never per item on the fast path.
  */
 import type { Channel, RecvResult } from "../core/channel.js";
 import { defaultClock, systemClock, type Clock } from "../core/clock.js";

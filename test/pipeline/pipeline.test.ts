@@ -254,6 +254,29 @@ describe("pipeline: failure, abort, stop", () => {
 });
 
 describe("pipeline: backpressure and bounds", () => {
+  test("a stage function that stops reading ends the run at once, even while its upstream waits on an idle source", T, async () => {
+    for (const concurrency of [1, 4]) {
+      const src = new Channel<number>(0);
+      async function* firstOnly(input: AsyncIterable<number>): AsyncGenerator<number> {
+        for await (const x of input) {
+          yield x;
+          return;
+        }
+      }
+      const out: number[] = [];
+      const p = pipeline(src, map(async (x: number) => x * 10, { concurrency }), firstOnly, tap((x: number) => void out.push(x)));
+      const run = p.run();
+      await src.send(1);
+      await src.send(2); // taken by the map while firstOnly has not yet returned; nothing more comes
+      const stats = await run; // ends although the source is open and idle
+      assert.deepEqual(out, [10]);
+      assert.ok(src.closed, "a Channel source is closed once nobody reads what it feeds");
+      await assert.rejects(src.send(3), /closed/);
+      assert.equal(stats.stages[1]!.out, 1);
+      assert.deepEqual(parkedWork(), [], `concurrency ${concurrency}`);
+    }
+  });
+
   test("a consumer that stops reading stops the source: items pulled stay within buffers plus what stages hold", T, async () => {
     const src = counted(100_000);
     const p = pipeline(src.it, map((x: number) => x, { buffer: 4 }), filter(() => true, { buffer: 2 }), batch({ size: 3, buffer: 1 }), { sourceBuffer: 5 });
@@ -358,6 +381,50 @@ describe("pipeline: stages", () => {
       assert.ok(seen.length <= 7, `only items before the failure come out (${seen.length})`);
       assert.deepEqual(parkedWork(), []);
     }
+  });
+
+  test("map with concurrency: a failure while handing on fails the run at once, and the calls in flight see it", T, async () => {
+    for (const variant of ["a later inline step throws", "a closed dead-letter channel"]) {
+      const src = new Channel<number>(0);
+      const boom = new Error("boom");
+      const closedDead = new Channel<DeadLetter<number>>(0);
+      closedDead.close();
+      let sawSignal = false;
+      const waitsForSignal = async (x: number, signal: AbortSignal): Promise<number> => {
+        if (x === 1) {
+          await settle(2);
+          if (variant === "a closed dead-letter channel") throw boom;
+          return x;
+        }
+        await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+        sawSignal = true;
+        return x;
+      };
+      const stages = variant === "a later inline step throws"
+        ? [map(waitsForSignal, { concurrency: 3, ordered: false }), map((): number => { throw boom; })] as const
+        : [map(waitsForSignal, { concurrency: 3, ordered: false, deadLetter: closedDead })] as const;
+      const run = pipeline(src, ...stages).run();
+      const sending = (async () => {
+        for (const x of [2, 1]) await src.send(x);
+      })().catch(() => undefined);
+      // The source stays open and idle: only the run's own abort can end it.
+      await assert.rejects(run, (e) => (variant === "a later inline step throws" ? e === boom : e instanceof Error && /closed/.test(e.message)));
+      await sending;
+      assert.ok(sawSignal, `${variant}: the call in flight was signalled`);
+      assert.deepEqual(parkedWork(), [], variant);
+    }
+  });
+
+  test("map with concurrency follows a foreign thenable once, even one that calls back twice", T, async () => {
+    const twice = (x: number): PromiseLike<number> => ({
+      then(ok?: ((v: number) => unknown) | null) {
+        ok?.(x);
+        ok?.(x + 1000);
+        return undefined as never;
+      },
+    });
+    const out = await collect(pipeline(range(6), map(twice, { concurrency: 2 })));
+    assert.deepEqual(out, range(6));
   });
 
   test("map with concurrency and a synchronous fn: a long run takes no stack and keeps order", T, async () => {
