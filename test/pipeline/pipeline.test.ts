@@ -384,7 +384,11 @@ describe("pipeline: stages", () => {
   });
 
   test("map with concurrency: a failure while handing on fails the run at once, and the calls in flight see it", T, async () => {
-    for (const variant of ["a later inline step throws", "a closed dead-letter channel"]) {
+    for (const [variant, concurrency] of [
+      ["a later inline step throws", 3], ["a closed dead-letter channel", 3],
+      ["a later inline step throws", new AdaptiveLimit({ initialLimit: 3, minLimit: 1, maxLimit: 3 })],
+      ["a closed dead-letter channel", new AdaptiveLimit({ initialLimit: 3, minLimit: 1, maxLimit: 3 })],
+    ] as const) {
       const src = new Channel<number>(0);
       const boom = new Error("boom");
       const closedDead = new Channel<DeadLetter<number>>(0);
@@ -401,8 +405,8 @@ describe("pipeline: stages", () => {
         return x;
       };
       const stages = variant === "a later inline step throws"
-        ? [map(waitsForSignal, { concurrency: 3, ordered: false }), map((): number => { throw boom; })] as const
-        : [map(waitsForSignal, { concurrency: 3, ordered: false, deadLetter: closedDead })] as const;
+        ? [map(waitsForSignal, { concurrency, ordered: false }), map((): number => { throw boom; })] as const
+        : [map(waitsForSignal, { concurrency, ordered: false, deadLetter: closedDead })] as const;
       const run = pipeline(src, ...stages).run();
       const sending = (async () => {
         for (const x of [2, 1]) await src.send(x);
@@ -410,8 +414,9 @@ describe("pipeline: stages", () => {
       // The source stays open and idle: only the run's own abort can end it.
       await assert.rejects(run, (e) => (variant === "a later inline step throws" ? e === boom : e instanceof Error && /closed/.test(e.message)));
       await sending;
-      assert.ok(sawSignal, `${variant}: the call in flight was signalled`);
-      assert.deepEqual(parkedWork(), [], variant);
+      const how = `${variant}, concurrency ${typeof concurrency === "number" ? concurrency : "AdaptiveLimit"}`;
+      assert.ok(sawSignal, `${how}: the call in flight was signalled`);
+      assert.deepEqual(parkedWork(), [], how);
     }
   });
 
