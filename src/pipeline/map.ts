@@ -115,21 +115,28 @@ class MapStage<I, O> extends Stage<I, O> {
     const vals: unknown[] = new Array<unknown>(n).fill(undefined);
     const kind = new Uint8Array(n);
     // The calls in flight, one slot each (taken from `free` when a call starts, given back when
-    // it settles; at most n are in flight, so one is always free): its sequence number, its item
-    // (for a dead letter), the sample weight and start of its timing, and the slot's two settle
-    // handlers, made once (a promise settles once, so a freed slot's handlers never fire again).
-    const items: (I | undefined)[] = new Array<I | undefined>(n).fill(undefined);
-    const seqs: number[] = new Array<number>(n).fill(0);
-    const weights: number[] = new Array<number>(n).fill(0);
-    const starts: number[] = new Array<number>(n).fill(0);
+    // it settles; a new slot only when none is free, so at most n are ever made, and only as
+    // many as ever ran at once): its sequence number, its item (for a dead letter), the sample
+    // weight and start of its timing, and the slot's two settle handlers, made once (a promise
+    // settles once, so a freed slot's handlers never fire again).
+    const items: (I | undefined)[] = [];
+    const seqs: number[] = [];
+    const weights: number[] = [];
+    const starts: number[] = [];
     const onValue: ((v: unknown) => void)[] = [];
     const onError: ((e: unknown) => void)[] = [];
     const free: number[] = [];
-    for (let k = 0; k < n; k++) {
+    const slot = (): number => {
+      if (free.length !== 0) return free.pop()!;
+      const k = onValue.length;
       onValue.push((v) => done(k, v));
       onError.push((e) => failed(k, e));
-      free.push(n - 1 - k);
-    }
+      items.push(undefined);
+      seqs.push(0);
+      weights.push(0);
+      starts.push(0);
+      return k;
+    };
     let nextSeq = 0;
     let nextOut = 0;
     let nextDone = 0;
@@ -203,7 +210,7 @@ class MapStage<I, O> extends Stage<I, O> {
     const start = (seq: number, item: I): void => {
       c.in++;
       active++;
-      const k = free.pop()!;
+      const k = slot();
       seqs[k] = seq;
       const w = calls.take();
       weights[k] = w;
