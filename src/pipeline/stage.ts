@@ -140,7 +140,8 @@ const MAX_STRIDE = 64;
  * so loops that wait in turn are not aliased; a timed wait stands for itself and the untimed
  * waits after it (its weight: their number, drawn when it is taken). A stage has one sampler
  * for its waits for input and one for its waits for room downstream, so each kind is
- * extrapolated from its own samples. So `blockedMs` and the waits taken out of `busyMs` are
+ * extrapolated from its own samples (a `map` with concurrency above 1 has a third, for the
+ * durations of its calls). So `blockedMs` and the waits taken out of `busyMs` are
  * estimates that converge over a run; a stage that waits often reads the clock around one wait
  * in 64 at most.
  */
