@@ -147,6 +147,12 @@ class MapStage<I, O> extends Stage<I, O> {
     let inputDone = false;
     let failure: { error: unknown } | null = null;
     let settled = false;
+    // The run's signal, as a local read once per item (its getter checks its receiver each time).
+    let aborted = signal.aborted;
+    const onAbort = (): void => {
+      aborted = true;
+    };
+    if (!aborted) signal.addEventListener("abort", onAbort, { once: true });
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const result = new Promise<void>((res, rej) => {
@@ -161,10 +167,12 @@ class MapStage<I, O> extends Stage<I, O> {
       if (failure !== null) {
         settled = true;
         m.end();
+        signal.removeEventListener("abort", onAbort);
         reject(failure.error);
       } else if (inputDone && nextOut === nextSeq) {
         settled = true;
         m.end();
+        signal.removeEventListener("abort", onAbort);
         resolve();
       }
     };
@@ -201,7 +209,7 @@ class MapStage<I, O> extends Stage<I, O> {
       const item = items[k] as I;
       items[k] = undefined;
       const seq = ended(k);
-      if (signal.aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
+      if (aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
       if (failure !== null) return finishIfIdle();
       c.errors++;
       if (deadLetter === undefined) return stop(e);
@@ -228,7 +236,7 @@ class MapStage<I, O> extends Stage<I, O> {
     };
     const received = (seq: number, got: RecvResult<I>): void => {
       receiving = false;
-      if (signal.aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
+      if (aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
       else if (got.ok && failure === null) start(seq, got.value);
       else if (!got.ok) inputDone = true;
       if (failure !== null || !got.ok) put(seq, HOLE, undefined);
@@ -244,7 +252,7 @@ class MapStage<I, O> extends Stage<I, O> {
       filling = true;
       try {
         while (failure === null && !inputDone && !receiving && nextSeq - nextOut < n) {
-          if (signal.aborted) {
+          if (aborted) {
             stop(signal.reason);
             break;
           }

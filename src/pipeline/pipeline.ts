@@ -79,6 +79,8 @@ class CallerAbort extends Abortable {
 /** @internal One run of a pipeline. */
 class Execution<T> {
   readonly ctl = new AbortController();
+  /** Whether `ctl` is aborted: set in `#abort`, the only place it aborts (a field read, where the signal's getter checks its receiver on every read). */
+  halted = false;
   failure: { error: unknown } | null = null;
   stopped = false;
   readonly links: Channel<unknown>[] = [];
@@ -232,6 +234,7 @@ class Execution<T> {
 
   #abort(reason: unknown): void {
     unwatchAbort(this.#caller);
+    this.halted = true;
     this.ctl.abort(reason);
     this.#source.close(reason);
     // Stages park on their links without a signal (the cheapest park): closing the links wakes
@@ -254,7 +257,7 @@ class Execution<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.ctl.signal.aborted) return this.end();
+    if (this.halted) return this.end();
     const out = this.output;
     let v: T | typeof NOTHING;
     try {
@@ -267,12 +270,12 @@ class Execution<T> {
     if (out.isClosed) return this.end();
     if (out.recvq.length >= out.maxParkedRecvs) {
       // Refused (BusyError) as any receive past the limit; only a caller calling next() without awaiting gets here.
-      return out.recv().then((r) => (r.ok && !this.ctl.signal.aborted ? { value: r.value, done: false } : this.end()));
+      return out.recv().then((r) => (r.ok && !this.halted ? { value: r.value, done: false } : this.end()));
     }
     // Parked as an iterator's receive: the channel resolves it with the IteratorResult itself
     // (one hop per item, no callback chained on a RecvResult); the end goes through `end()`.
     return new Promise<IteratorResult<T>>((resolve) => {
-      out.recvq.push((r: IteratorResult<T>) => resolve(r.done !== true && !this.ctl.signal.aborted ? r : this.end()), ITER, undefined);
+      out.recvq.push((r: IteratorResult<T>) => resolve(r.done !== true && !this.halted ? r : this.end()), ITER, undefined);
     });
   }
 }
