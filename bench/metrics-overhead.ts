@@ -58,7 +58,7 @@ function median(xs: readonly number[]): number {
 
 function measure(workload: string, impl: string, order: string, attached: boolean, scale: number): Measurement {
   const args = ["--import", "tsx", "--expose-gc", ...(attached ? ["--import", SELF] : []), WORKER, workload, impl, ...(order === "" ? [] : [order])];
-  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_TRACE: "0", SLUICE_BENCH_OPS_SCALE: String(scale) };
+  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_TRACE: "0", SLUICE_BENCH_OPS_SCALE: String(scale), SLUICE_BENCH_PASSES: "1" };
   if (attached) {
     env.SLUICE_OBSERVE = "all";
     env.SLUICE_BENCH_METRICS = "attach";

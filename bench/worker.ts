@@ -2,8 +2,11 @@
  * One measurement, in a fresh process: `node --import tsx --expose-gc bench/worker.ts <workload> <impl> [cf|pf]`.
  *
  * Timed workloads: four warm-up passes of a tenth of the work each, a forced gc (the base heap is
- * read right after it), two more warm-up passes of a tenth, then the measured pass, sampled for
- * peak heap. The passes after the gc are there because a full gc that finds no live instance of
+ * read right after it), two more warm-up passes of a tenth, then three measured passes
+ * (`SLUICE_BENCH_PASSES`), sampled for peak heap (the highest over all three); the fastest pass
+ * is reported, its wall and CPU time. The machines are shared: another tenant's burst can only
+ * add time to a pass, so the fastest of three in one process is the steadiest estimate of that
+ * process's cost, and the spread between processes (JIT decisions) stays in the medians. The passes after the gc are there because a full gc that finds no live instance of
  * a class drops the optimized code that depended on that class's (weakly held) hidden classes
  * ("weak objects" in --trace-deopt): the pass right after it measures re-optimization. That is
  * what W6 measures on purpose: steady state first, then a consumer that starts and waits while
@@ -80,6 +83,8 @@ async function main(): Promise<void> {
   const scale = Number(process.env.SLUICE_BENCH_OPS_SCALE ?? "1");
   if (!Number.isSafeInteger(scale) || scale < 1) throw new RangeError(`SLUICE_BENCH_OPS_SCALE must be a positive integer, got ${JSON.stringify(process.env.SLUICE_BENCH_OPS_SCALE)}`);
   const ops = spec.ops * scale;
+  const passes = Number(process.env.SLUICE_BENCH_PASSES ?? "3");
+  if (!Number.isSafeInteger(passes) || passes < 1) throw new RangeError(`SLUICE_BENCH_PASSES must be a positive integer, got ${JSON.stringify(process.env.SLUICE_BENCH_PASSES)}`);
   const run = await runnerFor(workloadId, impl, order);
   if (spec.timed) for (let i = 0; i < 4; i++) await run(spec.warmupOps);
   collectAndMarkBase();
@@ -105,6 +110,10 @@ async function main(): Promise<void> {
   } else {
     startSampling();
     m = await timed(run, ops);
+    for (let i = 1; i < passes; i++) {
+      const next = await timed(run, ops);
+      if (next.ns < m.ns) m = next;
+    }
   }
   const { peak, base } = stopSampling();
   const extra = spec.idle === true ? { ...m.extra, steadyNs } : m.extra;
