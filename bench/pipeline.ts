@@ -8,7 +8,8 @@
  *
  * W7-map: n items through an `async (x) => x + 1` function under concurrency 16: sixteen
  * workers pulling from one shared iterator and recording each result (the floor) against
- * `map(fn, { concurrency: 16 })`, consumed with `for await` or recorded in a `tap` and `run()`.
+ * `map(fn, { concurrency: 16 })`, consumed with `for await` or recorded in a `tap` and `run()`; the
+ * reference rows write the same shapes by hand (see `handWritten` and `miniWindow`).
  *
  * Every run checks its output (count and sum) and fails the process otherwise. The source ticks
  * the heap sampler once per item, the same for every implementation.
@@ -207,6 +208,53 @@ async function handWritten(n: number, pumped: boolean): Promise<Record<string, n
   return checkMap(n, count, sum);
 }
 
+/**
+ * Reference row: the shape of `map(fn, { concurrency: 16 })` under `run()` with the least code.
+ * A window of 16 slots: an item's call starts wherever room appears (at the start, and each
+ * time a result leaves the head), its settle callback (one per slot, made once) records the
+ * result in its slot, and results leave from the head in input order, recorded as they go.
+ * No counters, no signal, no failure handling, no links: what sluice's window adds is its own.
+ */
+function miniWindow(n: number): Promise<Record<string, number>> {
+  const W = W7_CONCURRENCY;
+  const it = syncSource(n)[Symbol.iterator]();
+  const vals = new Array<number>(W).fill(0);
+  const ready = new Uint8Array(W);
+  let nextSeq = 0;
+  let nextOut = 0;
+  let ended = false;
+  let count = 0;
+  let sum = 0;
+  return new Promise((resolve, reject) => {
+    const fill = (): void => {
+      while (!ended && nextSeq - nextOut < W) {
+        const r = it.next();
+        if (r.done === true) {
+          ended = true;
+          break;
+        }
+        work(r.value).then(settle[nextSeq++ % W], reject);
+      }
+    };
+    const emit = (): void => {
+      for (let k = nextOut % W; ready[k] === 1; k = nextOut % W) {
+        ready[k] = 0;
+        count++;
+        sum += vals[k]!;
+        nextOut++;
+        fill();
+      }
+      if (ended && nextOut === nextSeq) resolve(checkMap(n, count, sum));
+    };
+    const settle = Array.from({ length: W }, (_, k) => (v: number): void => {
+      vals[k] = v;
+      ready[k] = 1;
+      emit();
+    });
+    fill();
+  });
+}
+
 async function sluiceMap(n: number, ordered: boolean): Promise<Record<string, number>> {
   let count = 0;
   let sum = 0;
@@ -245,6 +293,8 @@ export async function runPipelineWorkload(workloadId: string, impl: string, n: n
         return handWritten(n, false);
       case "pump-workers-out":
         return handWritten(n, true);
+      case "mini-window":
+        return miniWindow(n);
       case "sluice-map":
         return sluiceMap(n, true);
       case "sluice-map-unordered":
