@@ -110,7 +110,8 @@ async function main(): Promise<void> {
   } else {
     startSampling();
     m = await timed(run, ops);
-    for (let i = 1; i < passes; i++) {
+    // W5 (not timed) runs once: its unbounded row leaves its backlog behind on purpose.
+    for (let i = 1; spec.timed && i < passes; i++) {
       const next = await timed(run, ops);
       if (next.ns < m.ns) m = next;
     }
