@@ -9,6 +9,7 @@
  * within that window.
  */
 import { Channel, NOTHING, type RecvResult } from "../core/channel.js";
+import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { ChannelClosedError } from "../core/errors.js";
 import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
@@ -47,6 +48,16 @@ const HOLE = 2;
  */
 function failsRun(r: StageRun<unknown, unknown>, e: unknown): boolean {
   return !r.signal.aborted && !(e instanceof ChannelClosedError && r.output.closed);
+}
+
+/** Whether a run's signal aborted, as a plain field (set synchronously inside its `abort()`). */
+class Halt extends Abortable {
+  constructor(public aborted: boolean) {
+    super();
+  }
+  onAbort(): void {
+    this.aborted = true;
+  }
 }
 
 /** A failure routed to the dead-letter channel, travelling through the pool's map in its item's place. */
@@ -147,12 +158,11 @@ class MapStage<I, O> extends Stage<I, O> {
     let inputDone = false;
     let failure: { error: unknown } | null = null;
     let settled = false;
-    // The run's signal, as a local read once per item (its getter checks its receiver each time).
-    let aborted = signal.aborted;
-    const onAbort = (): void => {
-      aborted = true;
-    };
-    if (!aborted) signal.addEventListener("abort", onAbort, { once: true });
+    // The run's signal, read as a field once per item (its getter checks its receiver each
+    // time); told of the abort through sluice's one listener per signal (abort.ts), so that
+    // many stages on one run add no native listeners (Node warns past ten).
+    const halt = new Halt(signal.aborted);
+    if (!halt.aborted) watchAbort(signal, halt);
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const result = new Promise<void>((res, rej) => {
@@ -167,12 +177,12 @@ class MapStage<I, O> extends Stage<I, O> {
       if (failure !== null) {
         settled = true;
         m.end();
-        signal.removeEventListener("abort", onAbort);
+        unwatchAbort(halt);
         reject(failure.error);
       } else if (inputDone && nextOut === nextSeq) {
         settled = true;
         m.end();
-        signal.removeEventListener("abort", onAbort);
+        unwatchAbort(halt);
         resolve();
       }
     };
@@ -209,7 +219,7 @@ class MapStage<I, O> extends Stage<I, O> {
       const item = items[k] as I;
       items[k] = undefined;
       const seq = ended(k);
-      if (aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
+      if (halt.aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
       if (failure !== null) return finishIfIdle();
       c.errors++;
       if (deadLetter === undefined) return stop(e);
@@ -236,7 +246,7 @@ class MapStage<I, O> extends Stage<I, O> {
     };
     const received = (seq: number, got: RecvResult<I>): void => {
       receiving = false;
-      if (aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
+      if (halt.aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
       else if (got.ok && failure === null) start(seq, got.value);
       else if (!got.ok) inputDone = true;
       if (failure !== null || !got.ok) put(seq, HOLE, undefined);
@@ -252,7 +262,7 @@ class MapStage<I, O> extends Stage<I, O> {
       filling = true;
       try {
         while (failure === null && !inputDone && !receiving && nextSeq - nextOut < n) {
-          if (aborted) {
+          if (halt.aborted) {
             stop(signal.reason);
             break;
           }

@@ -5,6 +5,7 @@ import { Channel, parkedWork } from "../../src/index.js";
 import { AdaptiveLimit } from "../../src/flow/index.js";
 import { observed } from "../../src/core/registry.js";
 import { VirtualClock, useClock } from "../../src/testing/index.js";
+import { collectWarnings, turns } from "../core/fixtures/probe.js";
 import { batch, filter, flatMap, map, pipeline, tap, type DeadLetter } from "../../src/pipeline/index.js";
 
 const T = { timeout: 20_000 };
@@ -146,6 +147,39 @@ describe("pipeline: failure, abort, stop", () => {
       (e) => e === boom,
     );
     assert.deepEqual(parkedWork(), []);
+  });
+
+  test("an abort reaches every concurrent map of a long pipeline, idle or busy, without a listener-leak warning", T, async () => {
+    const w = collectWarnings();
+    try {
+      const src = new Channel<number>(0);
+      const ac = new AbortController();
+      const reason = new Error("shutdown");
+      const seen: AbortSignal[] = [];
+      // Twelve windows on one run signal; the last one's calls hang until their signal aborts.
+      const stages = Array.from({ length: 11 }, () => map((x: number) => x + 1, { concurrency: 2 }));
+      const hang = map(
+        (x: number, signal: AbortSignal) =>
+          new Promise<number>((_, reject) => {
+            seen.push(signal);
+            signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
+            void x;
+          }),
+        { concurrency: 2 },
+      );
+      const run = pipeline(src, ...stages, hang).run({ signal: ac.signal });
+      await src.send(1);
+      await src.send(2);
+      await settle();
+      assert.equal(seen.length, 2); // both calls of the last window in flight, the others idle
+      ac.abort(reason);
+      await assert.rejects(run, (e) => e === reason);
+      await turns(3);
+      assert.equal(w.warnings.filter((x) => x.name === "MaxListenersExceededWarning").length, 0);
+      assert.deepEqual(parkedWork(), []);
+    } finally {
+      w.stop();
+    }
   });
 
   test("an abort rejects with signal.reason and closes a generator source (its finally runs)", T, async () => {
