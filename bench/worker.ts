@@ -6,7 +6,8 @@
  * (`SLUICE_BENCH_PASSES`), sampled for peak heap (the highest over all three); the fastest pass
  * is reported, its wall and CPU time. The machines are shared: another tenant's burst can only
  * add time to a pass, so the fastest of three in one process is the steadiest estimate of that
- * process's cost, and the spread between processes (JIT decisions) stays in the medians. The passes after the gc are there because a full gc that finds no live instance of
+ * process's cost, and the spread between processes (JIT decisions, the core it ran on) stays in
+ * the medians. The passes after the gc are there because a full gc that finds no live instance of
  * a class drops the optimized code that depended on that class's (weakly held) hidden classes
  * ("weak objects" in --trace-deopt): the pass right after it measures re-optimization. That is
  * what W6 measures on purpose: steady state first, then a consumer that starts and waits while
