@@ -9,7 +9,6 @@
  * within that window.
  */
 import { Channel, NOTHING, type RecvResult } from "../core/channel.js";
-import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { ChannelClosedError } from "../core/errors.js";
 import { checkFunction, checkInteger } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
@@ -48,16 +47,6 @@ const HOLE = 2;
  */
 function failsRun(r: StageRun<unknown, unknown>, e: unknown): boolean {
   return !r.signal.aborted && !(e instanceof ChannelClosedError && r.output.closed);
-}
-
-/** Whether a run's signal aborted, as a plain field (set synchronously inside its `abort()`). */
-class Halt extends Abortable {
-  constructor(public aborted: boolean) {
-    super();
-  }
-  onAbort(): void {
-    this.aborted = true;
-  }
 }
 
 /** A failure routed to the dead-letter channel, travelling through the pool's map in its item's place. */
@@ -118,7 +107,7 @@ class MapStage<I, O> extends Stage<I, O> {
    * about one in 64 when they come fast), so the clock is not read twice per item.
    */
   #window(r: StageRun<I, O>, n: number): Promise<void> {
-    const { input, signal, counters: c, now } = r;
+    const { input, signal, halt, counters: c, now } = r;
     const { fn, deadLetter, ordered } = this;
     const m = new Meter(c, now, signal, false);
     const calls = new WaitSampler(now, c.idleSampler!.exact);
@@ -158,11 +147,6 @@ class MapStage<I, O> extends Stage<I, O> {
     let inputDone = false;
     let failure: { error: unknown } | null = null;
     let settled = false;
-    // The run's signal, read as a field once per item (its getter checks its receiver each
-    // time); told of the abort through sluice's one listener per signal (abort.ts), so that
-    // many stages on one run add no native listeners (Node warns past ten).
-    const halt = new Halt(signal.aborted);
-    if (!halt.aborted) watchAbort(signal, halt);
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const result = new Promise<void>((res, rej) => {
@@ -177,12 +161,10 @@ class MapStage<I, O> extends Stage<I, O> {
       if (failure !== null) {
         settled = true;
         m.end();
-        unwatchAbort(halt);
         reject(failure.error);
       } else if (inputDone && nextOut === nextSeq) {
         settled = true;
         m.end();
-        unwatchAbort(halt);
         resolve();
       }
     };
@@ -219,7 +201,7 @@ class MapStage<I, O> extends Stage<I, O> {
       const item = items[k] as I;
       items[k] = undefined;
       const seq = ended(k);
-      if (halt.aborted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
+      if (halt.halted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
       if (failure !== null) return finishIfIdle();
       c.errors++;
       if (deadLetter === undefined) return stop(e);
@@ -246,7 +228,7 @@ class MapStage<I, O> extends Stage<I, O> {
     };
     const received = (seq: number, got: RecvResult<I>): void => {
       receiving = false;
-      if (halt.aborted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
+      if (halt.halted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
       else if (got.ok && failure === null) start(seq, got.value);
       else if (!got.ok) inputDone = true;
       if (failure !== null || !got.ok) put(seq, HOLE, undefined);
@@ -262,7 +244,7 @@ class MapStage<I, O> extends Stage<I, O> {
       filling = true;
       try {
         while (failure === null && !inputDone && !receiving && nextSeq - nextOut < n) {
-          if (halt.aborted) {
+          if (halt.halted) {
             stop(signal.reason);
             break;
           }

@@ -79,7 +79,7 @@ class CallerAbort extends Abortable {
 /** @internal One run of a pipeline. */
 class Execution<T> {
   readonly ctl = new AbortController();
-  /** Whether `ctl` is aborted: set in `#abort`, the only place it aborts (a field read, where the signal's getter checks its receiver on every read). */
+  /** Whether `ctl` is aborted: set in `#abort`, the only place it aborts, just before (a field read, where the signal's getter checks its receiver on every read). */
   halted = false;
   failure: { error: unknown } | null = null;
   stopped = false;
@@ -127,7 +127,7 @@ class Execution<T> {
       const output = this.links[i + 1]!;
       const state = this.states[i]!;
       const deliver = (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
-      const run: StageRun<unknown, unknown> = { input, output, signal: s, counters: p.counters[i]!, clock, now, state, fail, deliver };
+      const run: StageRun<unknown, unknown> = { input, output, signal: s, halt: this, counters: p.counters[i]!, clock, now, state, fail, deliver };
       tasks.push(this.#stage(st, run));
     });
     this.settled = Promise.all(tasks).then(() => this.#finish());
@@ -427,7 +427,7 @@ export class Pipeline<T> implements AsyncIterable<T> {
     const ex = this.start(signal, true);
     const out = ex.output; // stays empty: closed when the last stage ends, or at an abort
     for (;;) {
-      if (ex.ctl.signal.aborted) break;
+      if (ex.halted) break;
       let r = out.tryRecv();
       if (r === undefined) r = await out.recv(); // closed at an abort
       if (!r.ok) break;

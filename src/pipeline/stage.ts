@@ -214,6 +214,8 @@ export interface StageRun<I, O> {
   readonly input: Channel<I>;
   readonly output: Channel<O>;
   readonly signal: AbortSignal;
+  /** The run: `halted` is true once `signal` aborted (a field read, for per-item checks; the signal's getter checks its receiver on every read). */
+  readonly halt: { readonly halted: boolean };
   readonly counters: StageCounters;
   readonly clock: Clock;
   readonly now: () => number;
