@@ -156,12 +156,15 @@ describe("pipeline: failure, abort, stop", () => {
       const ac = new AbortController();
       const reason = new Error("shutdown");
       const seen: AbortSignal[] = [];
+      let bothStarted!: () => void;
+      const started = new Promise<void>((r) => (bothStarted = r));
       // Twelve windows on one run signal; the last one's calls hang until their signal aborts.
       const stages = Array.from({ length: 11 }, () => map((x: number) => x + 1, { concurrency: 2 }));
       const hang = map(
         (x: number, signal: AbortSignal) =>
           new Promise<number>((_, reject) => {
             seen.push(signal);
+            if (seen.length === 2) bothStarted();
             signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
             void x;
           }),
@@ -170,8 +173,8 @@ describe("pipeline: failure, abort, stop", () => {
       const run = pipeline(src, ...stages, hang).run({ signal: ac.signal });
       await src.send(1);
       await src.send(2);
-      await settle();
-      assert.equal(seen.length, 2); // both calls of the last window in flight, the others idle
+      await started; // both calls of the last window in flight, the windows before it idle
+      assert.equal(seen.length, 2);
       ac.abort(reason);
       await assert.rejects(run, (e) => e === reason);
       await turns(3);
