@@ -11,6 +11,13 @@
  *    each stage holds (1, its concurrency, or one batch) plus one in the source's pump.
  *  - Under `run()` (`discard`) the output link stays empty: what the last stage hands on is
  *    dropped in `deliver`, so draining it costs no hop per item; the link only carries the close.
+ *  - Iterated, a hand-on that finds the output link full waits in `outWait` with its value (at
+ *    most one waits there; a second writer parks on the link as usual), and `next()` moves that
+ *    value to the link's tail once a take leaves the buffer at most half full, then wakes the
+ *    writer: the last stage resumes once per half a buffer, not once per item (a send parked on
+ *    the link would resume it at every take). The value follows the buffered ones, so order
+ *    holds, and it counts against the bound as a parked send's would. An abort rejects the wait
+ *    as a closed link rejects a parked send.
  *  - `failure` is set once, by the first failure (or the caller's abort), and `ctl` is aborted
  *    with it in the same step: every stage's signal, every parked send/recv, every running
  *    `fn`'s signal sees that reason. A stop (`break`, `return()`) aborts `ctl` with an internal
@@ -27,6 +34,7 @@ import { Channel, NOTHING } from "../core/channel.js";
 import { ITER } from "../core/waitring.js";
 import { ChannelClosedError } from "../core/errors.js";
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
+import { recordStack, register, tracing, type ParkedQueue } from "../core/diagnostics.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { observe } from "../core/registry.js";
 import { checkName, checkOptions, signalOf } from "../core/validate.js";
@@ -76,6 +84,61 @@ class CallerAbort extends Abortable {
   }
 }
 
+/**
+ * The last stage's hand-on waiting for room in the output link while the run is iterated (at
+ * most one: see the invariants of `Execution`). Registered with the diagnostics as a parked
+ * send on that link, so `parkedWork()` and the exit-time report show it as they would show a
+ * sender parked on the link itself.
+ */
+class OutputWait implements ParkedQueue {
+  readonly role = "send";
+  value: unknown = undefined;
+  resolve: (() => void) | null = null;
+  reject: ((e: unknown) => void) | null = null;
+  #registered = false;
+  constructor(readonly owner: Channel<unknown>) {}
+
+  get length(): number {
+    return this.resolve === null ? 0 : 1;
+  }
+
+  oldest(): object[] {
+    return this.resolve === null ? [] : [this];
+  }
+
+  /** Parks `v` until `take()` (room) or `refuse()` (the run aborted). */
+  park(v: unknown): Promise<void> {
+    this.value = v;
+    if (!this.#registered) {
+      this.#registered = true;
+      register(this);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      if (tracing) recordStack(this);
+    });
+  }
+
+  /** Ends the wait with its value handed to the caller. */
+  take(): unknown {
+    const v = this.value;
+    const resolve = this.resolve!;
+    this.value = undefined;
+    this.resolve = this.reject = null;
+    resolve();
+    return v;
+  }
+
+  refuse(e: unknown): void {
+    const reject = this.reject;
+    if (reject === null) return;
+    this.value = undefined;
+    this.resolve = this.reject = null;
+    reject(e);
+  }
+}
+
 /** @internal One run of a pipeline. */
 class Execution<T> {
   readonly ctl = new AbortController();
@@ -93,6 +156,8 @@ class Execution<T> {
   readonly #source: OpenSource<unknown>;
   readonly #caller = new CallerAbort(this as Execution<unknown>);
   #reported = false;
+  /** The last stage's hand-on waiting for room in the output link (see the invariants); made on the first such wait. */
+  #outWait: OutputWait | null = null;
 
   constructor(
     p: Pipeline<T>,
@@ -180,6 +245,13 @@ class Execution<T> {
       else if (this.discard) return undefined; // run(): past the last stage, nobody reads it
       const link = links[j]!;
       if (link.trySend(v)) return undefined;
+      if (st === undefined && j > 0 && !link.isClosed && link.capacity > 0) {
+        const w = (this.#outWait ??= new OutputWait(link));
+        if (w.resolve === null) {
+          m.block();
+          return w.park(v);
+        }
+      }
       return m.send(link, v);
     }
   }
@@ -240,6 +312,7 @@ class Execution<T> {
     // Stages park on their links without a signal (the cheapest park): closing the links wakes
     // every one of them, and each sees the run's signal aborted.
     for (const link of this.links) if (!link.closed) link.close();
+    this.#outWait?.refuse(this.output.closedError("send on"));
   }
 
   #finish(): void {
@@ -266,7 +339,12 @@ class Execution<T> {
       this.fail(e); // that iterable threw
       return this.end();
     }
-    if (v !== NOTHING) return Promise.resolve({ value: v, done: false });
+    if (v !== NOTHING) {
+      const w = this.#outWait;
+      // Room, and open (an abort ends the wait): the waiting value goes after the buffered ones.
+      if (w !== null && w.resolve !== null && out.count <= out.capacity >> 1) out.trySend(w.take() as T);
+      return Promise.resolve({ value: v, done: false });
+    }
     if (out.isClosed) return this.end();
     if (out.recvq.length >= out.maxParkedRecvs) {
       // Refused (BusyError) as any receive past the limit; only a caller calling next() without awaiting gets here.

@@ -328,6 +328,52 @@ describe("pipeline: backpressure and bounds", () => {
     assert.ok(src.closed());
   });
 
+  test("a consumer slower than the last stage gets every item once, in order, and the stage's waits for it count as blocked", T, async () => {
+    for (const last of [
+      map((x: number) => x * 2, { buffer: 4 }),
+      map(async (x: number) => x * 2, { concurrency: 3, buffer: 4 }),
+      map(async (x: number) => x * 2, { concurrency: new AdaptiveLimit({ initial: 2, min: 1, max: 4 }), buffer: 4 }),
+    ]) {
+      const clock = new VirtualClock();
+      const p = pipeline(range(200), last, { clock });
+      const got: number[] = [];
+      for await (const x of p) {
+        got.push(x);
+        await settle(1); // the stage fills the output link and waits for room
+        clock.advance(1);
+      }
+      assert.deepEqual(got, range(200).map((x) => x * 2));
+      assert.ok(p.stats.stages[0]!.blockedMs > 0, `blocked ${p.stats.stages[0]!.blockedMs} ms`);
+      assert.deepEqual(parkedWork(), []);
+    }
+  });
+
+  test("the last stage waiting for room in the output link shows in parkedWork(), and a stop or an abort ends the wait", T, async () => {
+    for (const how of ["break", "abort"] as const) {
+      const src = counted(Number.MAX_SAFE_INTEGER);
+      const ac = new AbortController();
+      const it = pipeline(src.it, map(async (x: number) => x, { concurrency: 4, buffer: 2 })).values({ signal: ac.signal });
+      assert.deepEqual(await it.next(), { value: 0, done: false });
+      await settle(); // the link refills and the stage's next hand-on waits for room
+      const parked = parkedWork();
+      assert.equal(parked.length, 1, JSON.stringify(parked));
+      assert.equal(parked[0]!.role, "send");
+      assert.equal(parked[0]!.count, 1);
+      assert.match(parked[0]!.boundary, /capacity 2/);
+      if (how === "break") {
+        await it.return!();
+      } else {
+        const reason = new Error("bye");
+        ac.abort(reason);
+        await assert.rejects(it.next(), (e) => e === reason);
+      }
+      assert.ok(src.closed(), `${how}: the source is closed`);
+      assert.deepEqual(parkedWork(), [], how);
+      // The consumer's item, the link's two, and the window's four (the waiting hand-on among them).
+      assert.equal(src.pulled(), 1 + 2 + 4, how);
+    }
+  });
+
   test("blockedMs names the bottleneck: the stage before a slow one is blocked, the slow one is busy", T, async () => {
     const clock = new VirtualClock();
     const p = pipeline(
