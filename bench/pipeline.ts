@@ -8,8 +8,9 @@
  *
  * W7-map: n items through an `async (x) => x + 1` function under concurrency 16: sixteen
  * workers pulling from one shared iterator and recording each result (the floor) against
- * `map(fn, { concurrency: 16 })`, consumed with `for await` or recorded in a `tap` and `run()`; the
- * reference rows write the same shapes by hand (see `handWritten` and `miniWindow`).
+ * `map(fn, { concurrency: 16 })`, consumed with `for await`, or recorded in a `tap` and `run()`,
+ * or run alone with `fn` recording its own result; the reference rows write the same shapes by
+ * hand (see `handWritten`, `miniWindow` and `miniWindowIter`).
  *
  * Every run checks its output (count and sum) and fails the process otherwise. The source ticks
  * the heap sampler once per item, the same for every implementation.
@@ -255,6 +256,90 @@ function miniWindow(n: number): Promise<Record<string, number>> {
   });
 }
 
+/**
+ * Reference row: the shape of `map(fn, { concurrency: 16 })` consumed with `for await`, with the
+ * least code. The same window as `miniWindow`, read by a minimal async iterator: `next()` takes
+ * the head's result when it is ready (and starts the next call in its place), else parks the
+ * consumer until the head settles. What a `for await` consumer costs on top of the window.
+ */
+function miniWindowIter(n: number): AsyncIterableIterator<number> {
+  const W = W7_CONCURRENCY;
+  const it = syncSource(n)[Symbol.iterator]();
+  const vals = new Array<number>(W).fill(0);
+  const ready = new Uint8Array(W);
+  let nextSeq = 0;
+  let nextOut = 0;
+  let ended = false;
+  let failure: { error: unknown } | null = null;
+  let consumer: { resolve: (r: IteratorResult<number>) => void; reject: (e: unknown) => void } | null = null;
+  const fill = (): void => {
+    while (!ended && nextSeq - nextOut < W) {
+      const r = it.next();
+      if (r.done === true) {
+        ended = true;
+        break;
+      }
+      work(r.value).then(settle[nextSeq++ % W], failed);
+    }
+  };
+  const take = (k: number): number => {
+    ready[k] = 0;
+    nextOut++;
+    fill();
+    return vals[k]!;
+  };
+  const settle = Array.from({ length: W }, (_, k) => (v: number): void => {
+    vals[k] = v;
+    ready[k] = 1;
+    const c = consumer;
+    if (c !== null && k === nextOut % W) {
+      consumer = null;
+      c.resolve({ value: take(k), done: false });
+    }
+  });
+  const failed = (e: unknown): void => {
+    failure ??= { error: e };
+    consumer?.reject(e);
+    consumer = null;
+  };
+  fill();
+  const iter: AsyncIterableIterator<number> = {
+    next() {
+      if (failure !== null) return Promise.reject(failure.error);
+      const k = nextOut % W;
+      if (ready[k] === 1) return Promise.resolve({ value: take(k), done: false });
+      if (ended && nextOut === nextSeq) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve, reject) => (consumer = { resolve, reject }));
+    },
+    [Symbol.asyncIterator]: () => iter,
+  };
+  return iter;
+}
+
+async function miniWindowIterated(n: number): Promise<Record<string, number>> {
+  let count = 0;
+  let sum = 0;
+  for await (const v of miniWindowIter(n)) {
+    count++;
+    sum += v;
+  }
+  return checkMap(n, count, sum);
+}
+
+/** `map` alone, run to the end (its results discarded): `fn` records what it returns, as a job handler does its effect. */
+async function sluiceMapRunOnly(n: number): Promise<Record<string, number>> {
+  let count = 0;
+  let sum = 0;
+  const handle = async (x: number): Promise<number> => {
+    const v = x + 1; // work's own body, then the record: one async call per item, as in the floor
+    count++;
+    sum += v;
+    return v;
+  };
+  await pipeline(syncSource(n), map(handle, { concurrency: W7_CONCURRENCY })).run();
+  return checkMap(n, count, sum);
+}
+
 async function sluiceMap(n: number, ordered: boolean): Promise<Record<string, number>> {
   let count = 0;
   let sum = 0;
@@ -295,6 +380,8 @@ export async function runPipelineWorkload(workloadId: string, impl: string, n: n
         return handWritten(n, true);
       case "mini-window":
         return miniWindow(n);
+      case "mini-window-iter":
+        return miniWindowIterated(n);
       case "sluice-map":
         return sluiceMap(n, true);
       case "sluice-map-unordered":
@@ -303,6 +390,8 @@ export async function runPipelineWorkload(workloadId: string, impl: string, n: n
         return sluiceMapRun(n, true);
       case "sluice-map-run-unordered":
         return sluiceMapRun(n, false);
+      case "sluice-map-run-only":
+        return sluiceMapRunOnly(n);
       default:
         throw new Error(`bench: W7-map has no implementation ${impl}`);
     }

@@ -230,10 +230,12 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
       { id: "workers-out", label: `reference: the floor's workers sending into a Channel(16) read by for await (hand-written)` },
       { id: "pump-workers-out", label: `reference: a pump into a Channel(16), ${W7_CONCURRENCY} workers, a Channel(16), for await (a pipeline's hops, hand-written)` },
       { id: "mini-window", label: `reference: a minimal ordered window of ${W7_CONCURRENCY} calls, a settle callback per slot, results recorded at the head (map + run()'s shape, hand-written)` },
+      { id: "mini-window-iter", label: `reference: the same minimal window read by a minimal async iterator with for await (map + for await's shape, hand-written)` },
       { id: "sluice-map", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY} }) (ordered)` },
       { id: "sluice-map-unordered", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY}, ordered: false })` },
       { id: "sluice-map-run", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY} }), tap(record), run()` },
       { id: "sluice-map-run-unordered", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY}, ordered: false }), tap(record), run()` },
+      { id: "sluice-map-run-only", label: `sluice map(fn, { concurrency: ${W7_CONCURRENCY} }) alone, run() (fn records its result)` },
     ],
   },
 ];
