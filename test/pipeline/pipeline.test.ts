@@ -332,7 +332,7 @@ describe("pipeline: backpressure and bounds", () => {
     for (const last of [
       map((x: number) => x * 2, { buffer: 4 }),
       map(async (x: number) => x * 2, { concurrency: 3, buffer: 4 }),
-      map(async (x: number) => x * 2, { concurrency: new AdaptiveLimit({ initial: 2, min: 1, max: 4 }), buffer: 4 }),
+      map(async (x: number) => x * 2, { concurrency: new AdaptiveLimit({ initialLimit: 2, minLimit: 1, maxLimit: 4 }), buffer: 4 }),
     ]) {
       const clock = new VirtualClock();
       const p = pipeline(range(200), last, { clock });
