@@ -73,6 +73,11 @@ class Stopped extends Error {
   }
 }
 
+/** The last stage's `deliver` under `run()`: the value is dropped, nothing waits. */
+function discarded(): undefined {
+  return undefined;
+}
+
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
 class CallerAbort extends Abortable {
@@ -191,7 +196,9 @@ class Execution<T> {
       const input = this.links[i]!;
       const output = this.links[i + 1]!;
       const state = this.states[i]!;
-      const deliver = (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
+      // Under run() what the last stage hands on goes nowhere (see the invariants): its deliver
+      // does nothing, without a call into `deliver` per item to find that out.
+      const deliver = discard && i === p.stages.length - 1 ? discarded : (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
       const run: StageRun<unknown, unknown> = { input, output, signal: s, halt: this, counters: p.counters[i]!, clock, now, state, fail, deliver };
       tasks.push(this.#stage(st, run));
     });
