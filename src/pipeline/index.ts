@@ -29,4 +29,4 @@ export type { BroadcastOptions, BroadcastPolicy, BroadcastStats, SubscribeOption
 export { toReadable, toWritable } from "./node-streams.js";
 export type { ToReadableOptions } from "./node-streams.js";
 export { toReadableStream, toWritableStream } from "./web-streams.js";
-export type { ToReadableStreamOptions } from "./web-streams.js";
+export type { ToReadableStreamOptions, ToWritableStreamOptions } from "./web-streams.js";

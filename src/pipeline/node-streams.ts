@@ -110,9 +110,10 @@ class ChannelWritable<T> extends Writable {
 
 /**
  * A Node `Writable` (object mode) that sends every chunk into `channel`. `write()` returns
- * false while the channel is full (the chunk waits as a parked send, and further chunks in the
- * Writable's own buffer, as Node does when its caller ignores false), and `'drain'` is emitted
- * when the channel has taken them. `end()` closes the channel once everything was sent;
+ * false when the channel is full as it is called (the chunk waits as a parked send, and further
+ * chunks in the Writable's own buffer, as Node does when its caller ignores false), and
+ * `'drain'` is emitted when the channel has taken them. A write that fills the channel returns
+ * true, as `trySend` would: the channel holds it. `end()` closes the channel once everything was sent;
  * `destroy(err)` withdraws the waiting send and closes the channel. A channel closed by someone
  * else makes the next write fail with `ChannelClosedError`.
  *

@@ -1,10 +1,10 @@
 /**
  * Web stream adapters that keep the bound: `toReadableStream` (any source, pulled only when
- * the stream wants more) and `toWritableStream` (into a `Channel`, `desiredSize` 0 while the
- * channel is full).
+ * the stream wants more) and `toWritableStream` (into a `Channel`, `desiredSize` 0 while a
+ * write waits for room in it).
  */
 import { Channel } from "../core/channel.js";
-import { checkInteger, checkOptions } from "../core/validate.js";
+import { checkInteger, checkOptions, signalOf } from "../core/validate.js";
 import { pullerOf, type Source } from "./source.js";
 
 /** Options of `toReadableStream`. */
@@ -41,29 +41,82 @@ export function toReadableStream<T>(source: Source<T>, options?: ToReadableStrea
   );
 }
 
+/** Options of `toWritableStream`. */
+export interface ToWritableStreamOptions {
+  /**
+   * Ends the stream's wait on the channel: when it aborts, a write waiting for room is withdrawn
+   * (its chunk never sent), the channel is closed and the stream errors with the reason, so a
+   * `pipeTo` into it rejects and cancels its source. Give the signal here rather than to
+   * `pipeTo`: `pipeTo({ signal })` aborts its destination only after the write in flight
+   * completed, which a full channel nobody reads never lets happen (and Node 20's `pipeTo`, given
+   * the signal in both places, rejects without cancelling its source).
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * A web `WritableStream` that sends every chunk into `channel`: a write completes when the
- * channel took the chunk, so with a queue of one (`highWaterMark` 1) `desiredSize` is 0 and
- * `writer.ready` waits while the channel is full. `close()` closes the channel; `abort(reason)`
+ * channel holds the chunk (buffered, or taken by a receiver), as `await channel.send(chunk)`
+ * does. A write into a full channel waits as a parked send; with a queue of one
+ * (`highWaterMark` 1), `desiredSize` is 0 and `writer.ready` waits until the channel takes it.
+ * So the stream holds at most one chunk beyond the channel's buffer. (A sink cannot keep
+ * `desiredSize` at 0 after a write that filled the channel without holding that write open
+ * until a receive, which would make `await writer.write(x)` into a channel with room wait for a
+ * consumer.) `close()` closes the channel; `abort(reason)`, or `options.signal` aborting,
  * withdraws the waiting send and closes the channel.
  *
  * @example
- * await toReadableStream(source).pipeTo(toWritableStream(jobs));
+ * const ac = new AbortController();
+ * await toReadableStream(source).pipeTo(toWritableStream(jobs, { signal: ac.signal })); // ac.abort() ends it
  */
-export function toWritableStream<T>(channel: Channel<T>): WritableStream<T> {
+export function toWritableStream<T>(channel: Channel<T>, options?: ToWritableStreamOptions): WritableStream<T> {
   if (!(channel instanceof Channel)) throw new TypeError("channel must be a Channel");
+  const outer = signalOf(options);
+  // One signal for the waiting send: aborted by the stream's abort() (its controller's signal,
+  // which Node 20 has and its types do not say) or by options.signal, whichever comes first.
+  const stop = new AbortController();
+  let inner: AbortSignal | undefined;
+  const onInner = (): void => stop.abort(inner!.reason);
+  const onOuter = (): void => {
+    stop.abort(outer!.reason);
+    if (!channel.closed) channel.close();
+  };
+  const unlink = (): void => {
+    inner?.removeEventListener("abort", onInner);
+    outer?.removeEventListener("abort", onOuter);
+  };
   return new WritableStream<T>(
     {
-      write(chunk, controller) {
-        if (channel.trySend(chunk)) return;
-        // Node 20's controller has a signal (aborted by abort()), its types do not say so.
-        const signal = (controller as { signal?: AbortSignal }).signal;
-        return channel.send(chunk, signal === undefined ? undefined : { signal });
+      start(controller) {
+        inner = (controller as { signal?: AbortSignal }).signal;
+        inner?.addEventListener("abort", onInner, { once: true });
+        if (outer?.aborted) {
+          stop.abort(outer.reason);
+          controller.error(outer.reason);
+          return;
+        }
+        outer?.addEventListener("abort", onOuter, { once: true });
+      },
+      write(chunk) {
+        // A failed write errors the stream, and then neither close() nor abort() is called.
+        try {
+          if (stop.signal.aborted) throw stop.signal.reason;
+          if (channel.trySend(chunk)) return;
+        } catch (e) {
+          unlink();
+          throw e;
+        }
+        return channel.send(chunk, { signal: stop.signal }).then(undefined, (e: unknown) => {
+          unlink();
+          throw e;
+        });
       },
       close() {
+        unlink();
         if (!channel.closed) channel.close();
       },
       abort() {
+        unlink();
         if (!channel.closed) channel.close();
       },
     },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { once } from "node:events";
+import { getEventListeners, once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import { pipeline as streamPipeline } from "node:stream/promises";
 import { describe, test } from "node:test";
@@ -88,7 +88,7 @@ describe("toReadable", () => {
 });
 
 describe("toWritable", () => {
-  test("write() is false exactly while the channel is full; 'drain' comes when it has room", T, async () => {
+  test("write() is false when called on a full channel (the chunk parks); 'drain' comes when the channel took it", T, async () => {
     const ch = new Channel<number>(2);
     const w = toWritable(ch);
     assert.equal(w.write(1), true);
@@ -157,11 +157,13 @@ describe("web streams", () => {
     assert.deepEqual(all, [2, 3, 4]);
   });
 
-  test("toWritableStream: desiredSize is 0 and ready waits while the channel is full; close closes it", T, async () => {
+  test("toWritableStream: a write into a full channel waits, and meanwhile desiredSize is 0 and ready waits; close closes it", T, async () => {
     const ch = new Channel<number>(1);
     const writer = toWritableStream(ch).getWriter();
     assert.equal(writer.desiredSize, 1);
     await writer.write(1);
+    assert.equal(ch.length, 1, "the write completed: the channel holds the chunk");
+    assert.equal(writer.desiredSize, 1, "the stream's own queue is empty again");
     const w2 = writer.write(2); // the channel is full: this write waits
     await settle();
     assert.equal(writer.desiredSize, 0);
@@ -176,6 +178,57 @@ describe("web streams", () => {
     await writer.close();
     assert.ok(ch.closed);
     assert.deepEqual(await ch.recv(), { value: 2, ok: true });
+  });
+
+  test("pipeTo into toWritableStream with nobody reading stops pulling at the channel's bound plus one chunk; the writable's signal ends it", T, async () => {
+    const src = counting(Number.MAX_SAFE_INTEGER);
+    const ch = new Channel<number>(3);
+    const ctl = new AbortController();
+    const piped = toReadableStream(src.it).pipeTo(toWritableStream(ch, { signal: ctl.signal }));
+    await settle(20);
+    // 3 in the channel, 1 waiting as a parked send, at most 1 read by pipeTo ahead of the writer.
+    assert.ok(src.pulled() >= 4 && src.pulled() <= 5, `pulled ${src.pulled()} while nobody reads`);
+    assert.equal(ch.length, 3);
+    const pulledBefore = src.pulled();
+    await settle(20);
+    assert.equal(src.pulled(), pulledBefore, "nothing more is pulled while the channel stays full");
+    ctl.abort(new Error("stop"));
+    await assert.rejects(piped);
+    assert.ok(src.closed(), "the abort closed the source");
+    assert.ok(ch.closed, "and the channel");
+    const got: number[] = [];
+    for await (const x of ch) got.push(x);
+    assert.deepEqual(got, [0, 1, 2], "what the channel held is still received, in order");
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("toWritableStream checks its signal option; one aborted already errors the stream; close leaves no listener", T, async () => {
+    const ch = new Channel<number>(1);
+    assert.throws(() => toWritableStream(ch, { signal: "no" as unknown as AbortSignal }), /options\.signal must be an AbortSignal/);
+    assert.throws(() => toWritableStream(ch, 5 as unknown as object), TypeError);
+    const gone = AbortSignal.abort(new Error("already"));
+    const dead = toWritableStream(ch, { signal: gone }).getWriter();
+    await assert.rejects(dead.closed, /already/);
+    await assert.rejects(dead.write(1), /already/);
+    assert.equal(ch.length, 0, "nothing was sent");
+    const ctl = new AbortController();
+    const sig = ctl.signal;
+    const writer = toWritableStream(ch, { signal: sig }).getWriter();
+    assert.equal(getEventListeners(sig, "abort").length, 1);
+    await writer.write(7);
+    await writer.close();
+    assert.equal(getEventListeners(sig, "abort").length, 0, "close removed the listener it added");
+    ctl.abort(new Error("late"));
+    assert.deepEqual(await ch.recv(), { value: 7, ok: true }, "an abort after close takes nothing back");
+    // A write that fails (the channel closed by someone else) errors the stream: no listener stays either.
+    const other = new Channel<number>(1);
+    const keep = new AbortController();
+    const ks = keep.signal;
+    const w2 = toWritableStream(other, { signal: ks }).getWriter();
+    assert.equal(getEventListeners(ks, "abort").length, 1);
+    other.close();
+    await assert.rejects(w2.write(1), ChannelClosedError);
+    assert.equal(getEventListeners(ks, "abort").length, 0);
   });
 
   test("toWritableStream abort withdraws the waiting send; pipeTo from toReadableStream moves everything", T, async () => {
