@@ -326,6 +326,8 @@ export class Broadcast<T> {
           (waits ??= []).push(
             sub.ch.send(value, signal === undefined ? undefined : { signal }).catch((e: unknown) => {
               if (sub.gone && e instanceof ChannelClosedError) return; // it left while we waited
+              // The broadcast closed under this publish: say so, not the subscriber's own channel.
+              if (e instanceof ChannelClosedError) throw new ChannelClosedError(`publish on closed ${this.#describe()}`);
               throw e;
             }),
           );

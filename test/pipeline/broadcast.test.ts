@@ -124,8 +124,8 @@ describe("Broadcast", () => {
     await assert.rejects(b.publish(2, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
     const waiting = b.publish(3);
     b.close();
-    await assert.rejects(waiting, ChannelClosedError);
-    await assert.rejects(b.publish(4), ChannelClosedError);
+    await assert.rejects(waiting, (e) => e instanceof ChannelClosedError && /^publish on closed broadcast/.test(e.message), "the error names the broadcast, not a subscriber's channel");
+    await assert.rejects(b.publish(4), (e) => e instanceof ChannelClosedError && /^publish on closed broadcast/.test(e.message));
     assert.throws(() => b.subscribe(), ChannelClosedError);
   });
 
