@@ -28,9 +28,7 @@
  *    closed link it was told about, not a failure) or when its own closed input wakes it.
  *  - `settled` resolves once every stage and the source's pump have settled (nothing running,
  *    parked or holding a timer for this run) and the source was closed unless it was exhausted;
- *    only then does `run()` settle or the iteration end or throw. After an abort (or a stop)
- *    the pump counts as settled once the source was told to close: a `next()` of the source's
- *    own that never settles is not waited for (the pump, closed, drops what it yields later).
+ *    only then does `run()` settle or the iteration end or throw.
  */
 import { Channel, NOTHING } from "../core/channel.js";
 import { ITER } from "../core/waitring.js";
@@ -163,8 +161,6 @@ class Execution<T> {
   readonly #source: OpenSource<unknown>;
   readonly #caller = new CallerAbort(this as Execution<unknown>);
   #reported = false;
-  /** Stops waiting for the source's pump: called at an abort, once the source was told to close. */
-  #pumpLetGo: (() => void) | null = null;
   /** The last stage's hand-on waiting for room in the output link (see the invariants); made on the first such wait. */
   #outWait: OutputWait | null = null;
 
@@ -195,11 +191,7 @@ class Execution<T> {
     const srcMeter = new Meter(srcCounters, now, s, false);
     const forward = (v: unknown): Promise<void> | undefined => this.deliver(-1, v, srcMeter);
     const pumping = s.aborted ? null : src.pump(s, forward);
-    if (pumping !== null) {
-      const pumped = pumping.then(undefined, (e: unknown) => this.#ended(e, src.link));
-      // An abort does not wait for a source call that never returns (see the invariants).
-      tasks.push(new Promise<void>((resolve) => ((this.#pumpLetGo = resolve), pumped.then(resolve))));
-    }
+    if (pumping !== null) tasks.push(pumping.then(undefined, (e: unknown) => this.#ended(e, src.link)));
     p.stages.forEach((st, i) => {
       const input = this.links[i]!;
       const output = this.links[i + 1]!;
@@ -324,7 +316,6 @@ class Execution<T> {
     this.halted = true;
     this.ctl.abort(reason);
     this.#source.close(reason);
-    this.#pumpLetGo?.();
     // Stages park on their links without a signal (the cheapest park): closing the links wakes
     // every one of them, and each sees the run's signal aborted.
     for (const link of this.links) if (!link.closed) link.close();
