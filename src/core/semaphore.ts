@@ -22,6 +22,9 @@ import type { WaitOptions } from "./channel.js";
 import { observe } from "./registry.js";
 import { publishReject, rejectChannel } from "./events.js";
 
+/** What an acquire that needs no wait returns: one settled promise, shared (nothing to allocate). */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Options of `new Semaphore(size, options)`. */
 export interface SemaphoreOptions {
   /** Used in errors, warnings and the exit-time report. */
@@ -134,7 +137,7 @@ export class Semaphore {
 
   /**
    * Acquires `n` units (default 1), waiting while they are not free or earlier callers wait.
-   * Resolves at once (an already-resolved promise) when it needs no wait.
+   * Returns an already-resolved promise (one shared by every such call) when it needs no wait.
    *
    * Rejects, changing nothing: `signal.reason` if the signal is or becomes aborted first;
    * `RangeError` if `n` is not a positive safe integer or `n > size`; `BusyError` if
@@ -153,7 +156,7 @@ export class Semaphore {
     }
     if (this.#waiters.length === 0 && this.#held + n <= this.#size) {
       this.#held += n;
-      return Promise.resolve();
+      return RESOLVED;
     }
     if (this.#waiters.length >= this.#maxWaiters) {
       this.#rejected++;
