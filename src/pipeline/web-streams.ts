@@ -44,9 +44,9 @@ export function toReadableStream<T>(source: Source<T>, options?: ToReadableStrea
 /** Options of `toWritableStream`. */
 export interface ToWritableStreamOptions {
   /**
-   * Ends the stream's wait on the channel: when it aborts, a write waiting for room is withdrawn
-   * (its chunk never sent), the channel is closed and the stream errors with the reason, so a
-   * `pipeTo` into it rejects and cancels its source. Give the signal here rather than to
+   * Ends the stream: when it aborts (or is aborted already), a write waiting for room is
+   * withdrawn (its chunk never sent), the channel is closed and the stream errors with the
+   * reason at once, so a `pipeTo` into it rejects and cancels its source. Give the signal here rather than to
    * `pipeTo`: `pipeTo({ signal })` aborts its destination only after the write in flight
    * completed, which a full channel nobody reads never lets happen (and Node 20's `pipeTo`, given
    * the signal in both places, rejects without cancelling its source).
@@ -76,26 +76,28 @@ export function toWritableStream<T>(channel: Channel<T>, options?: ToWritableStr
   // which Node 20 has and its types do not say) or by options.signal, whichever comes first.
   const stop = new AbortController();
   let inner: AbortSignal | undefined;
+  let ctrl: WritableStreamDefaultController | undefined;
   const onInner = (): void => stop.abort(inner!.reason);
-  const onOuter = (): void => {
-    stop.abort(outer!.reason);
-    if (!channel.closed) channel.close();
-  };
   const unlink = (): void => {
     inner?.removeEventListener("abort", onInner);
     outer?.removeEventListener("abort", onOuter);
   };
+  // options.signal aborted: the waiting send (if any) is withdrawn, the channel closed, and the
+  // stream errored now, so a pipeTo into it stops even while it waits for its source.
+  const onOuter = (): void => {
+    unlink();
+    stop.abort(outer!.reason);
+    if (!channel.closed) channel.close();
+    ctrl!.error(outer!.reason);
+  };
   return new WritableStream<T>(
     {
       start(controller) {
+        ctrl = controller;
         inner = (controller as { signal?: AbortSignal }).signal;
         inner?.addEventListener("abort", onInner, { once: true });
-        if (outer?.aborted) {
-          stop.abort(outer.reason);
-          controller.error(outer.reason);
-          return;
-        }
-        outer?.addEventListener("abort", onOuter, { once: true });
+        if (outer?.aborted) onOuter();
+        else outer?.addEventListener("abort", onOuter, { once: true });
       },
       write(chunk) {
         // A failed write errors the stream, and then neither close() nor abort() is called.

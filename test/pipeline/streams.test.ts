@@ -200,17 +200,40 @@ describe("web streams", () => {
     for await (const x of ch) got.push(x);
     assert.deepEqual(got, [0, 1, 2], "what the channel held is still received, in order");
     assert.deepEqual(parkedWork(), []);
+    // A source that never produces: pipeTo waits on its read, and the signal still ends it.
+    let cancelled: unknown = null;
+    const silent = new ReadableStream<number>({ cancel: (why) => void (cancelled = why) }, { highWaterMark: 0 });
+    const quiet = new AbortController();
+    const out = new Channel<number>(1);
+    const waiting = silent.pipeTo(toWritableStream(out, { signal: quiet.signal }));
+    await settle();
+    const why = new Error("shutdown");
+    quiet.abort(why);
+    await assert.rejects(waiting, (e) => e === why);
+    assert.equal(cancelled, why, "the source was cancelled with the reason");
+    assert.ok(out.closed);
   });
 
   test("toWritableStream checks its signal option; one aborted already errors the stream; close leaves no listener", T, async () => {
     const ch = new Channel<number>(1);
     assert.throws(() => toWritableStream(ch, { signal: "no" as unknown as AbortSignal }), /options\.signal must be an AbortSignal/);
     assert.throws(() => toWritableStream(ch, 5 as unknown as object), TypeError);
-    const gone = AbortSignal.abort(new Error("already"));
-    const dead = toWritableStream(ch, { signal: gone }).getWriter();
+    const early = new Channel<number>(1);
+    const dead = toWritableStream(early, { signal: AbortSignal.abort(new Error("already")) }).getWriter();
     await assert.rejects(dead.closed, /already/);
     await assert.rejects(dead.write(1), /already/);
-    assert.equal(ch.length, 0, "nothing was sent");
+    assert.ok(early.closed, "the channel is closed, as a later abort closes it");
+    assert.deepEqual(await early.recv(), { value: undefined, ok: false }, "nothing was sent");
+    // Aborted while idle (no write waiting): the stream errors at once, the channel closes.
+    const idle = new Channel<number>(1);
+    const stopIdle = new AbortController();
+    const idleWriter = toWritableStream(idle, { signal: stopIdle.signal }).getWriter();
+    await idleWriter.write(1);
+    stopIdle.abort(new Error("idle stop"));
+    await assert.rejects(idleWriter.closed, /idle stop/);
+    assert.ok(idle.closed);
+    assert.equal(getEventListeners(stopIdle.signal, "abort").length, 0);
+    assert.deepEqual(await idle.recv(), { value: 1, ok: true }, "what it wrote stays receivable");
     const ctl = new AbortController();
     const sig = ctl.signal;
     const writer = toWritableStream(ch, { signal: sig }).getWriter();
