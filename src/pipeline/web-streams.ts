@@ -46,10 +46,10 @@ export interface ToWritableStreamOptions {
   /**
    * Ends the stream: when it aborts (or is aborted already), a write waiting for room is
    * withdrawn (its chunk never sent), the channel is closed and the stream errors with the
-   * reason at once, so a `pipeTo` into it rejects and cancels its source. Give the signal here rather than to
-   * `pipeTo`: `pipeTo({ signal })` aborts its destination only after the write in flight
-   * completed, which a full channel nobody reads never lets happen (and Node 20's `pipeTo`, given
-   * the signal in both places, rejects without cancelling its source).
+   * reason at once, so a `pipeTo` into it rejects and cancels its source. Give the signal here
+   * rather than to `pipeTo`: `pipeTo({ signal })` aborts its destination only after the write
+   * in flight completed, which a full channel nobody reads never lets happen (and Node 20's
+   * `pipeTo`, given the signal in both places, rejects without cancelling its source).
    */
   signal?: AbortSignal;
 }
