@@ -3,6 +3,7 @@
  * the stream wants more) and `toWritableStream` (into a `Channel`, `desiredSize` 0 while a
  * write waits for room in it).
  */
+import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { Channel } from "../core/channel.js";
 import { checkInteger, checkOptions, signalOf } from "../core/validate.js";
 import { pullerOf, type Source } from "./source.js";
@@ -41,6 +42,26 @@ export function toReadableStream<T>(source: Source<T>, options?: ToReadableStrea
   );
 }
 
+/**
+ * A writable stream's stop: `stop` aborts the waiting send, either when the stream's own
+ * `abort()` runs or when `options.signal` aborts. The latter is heard through sluice's one
+ * listener per signal (abort.ts), so many streams sharing a shutdown signal add no native
+ * listener each; it also closes the channel and errors the stream at once.
+ */
+class WritableStop extends Abortable {
+  readonly stop = new AbortController();
+  ctrl: WritableStreamDefaultController | null = null;
+  constructor(readonly channel: Channel<unknown>) {
+    super();
+  }
+
+  onAbort(reason: unknown): void {
+    this.stop.abort(reason);
+    if (!this.channel.closed) this.channel.close();
+    this.ctrl?.error(reason);
+  }
+}
+
 /** Options of `toWritableStream`. */
 export interface ToWritableStreamOptions {
   /**
@@ -72,32 +93,26 @@ export interface ToWritableStreamOptions {
 export function toWritableStream<T>(channel: Channel<T>, options?: ToWritableStreamOptions): WritableStream<T> {
   if (!(channel instanceof Channel)) throw new TypeError("channel must be a Channel");
   const outer = signalOf(options);
-  // One signal for the waiting send: aborted by the stream's abort() (its controller's signal,
-  // which Node 20 has and its types do not say) or by options.signal, whichever comes first.
-  const stop = new AbortController();
+  const link = new WritableStop(channel);
+  const stop = link.stop;
   let inner: AbortSignal | undefined;
-  let ctrl: WritableStreamDefaultController | undefined;
   const onInner = (): void => stop.abort(inner!.reason);
   const unlink = (): void => {
     inner?.removeEventListener("abort", onInner);
-    outer?.removeEventListener("abort", onOuter);
-  };
-  // options.signal aborted: the waiting send (if any) is withdrawn, the channel closed, and the
-  // stream errored now, so a pipeTo into it stops even while it waits for its source.
-  const onOuter = (): void => {
-    unlink();
-    stop.abort(outer!.reason);
-    if (!channel.closed) channel.close();
-    ctrl!.error(outer!.reason);
+    unwatchAbort(link);
   };
   return new WritableStream<T>(
     {
       start(controller) {
-        ctrl = controller;
+        link.ctrl = controller;
+        // Node 20's controller has a signal, aborted by the stream's abort(); its types do not say so.
         inner = (controller as { signal?: AbortSignal }).signal;
         inner?.addEventListener("abort", onInner, { once: true });
-        if (outer?.aborted) onOuter();
-        else outer?.addEventListener("abort", onOuter, { once: true });
+        if (outer === undefined) return;
+        if (outer.aborted) {
+          inner?.removeEventListener("abort", onInner);
+          link.onAbort(outer.reason);
+        } else watchAbort(outer, link);
       },
       write(chunk) {
         // A failed write errors the stream, and then neither close() nor abort() is called.

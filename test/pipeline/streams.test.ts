@@ -4,6 +4,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline as streamPipeline } from "node:stream/promises";
 import { describe, test } from "node:test";
 import { Channel, ChannelClosedError, parkedWork } from "../../src/index.js";
+import { collectWarnings } from "../core/fixtures/probe.js";
 import { map, pipeline, toReadable, toReadableStream, toWritable, toWritableStream } from "../../src/pipeline/index.js";
 
 const T = { timeout: 20_000 };
@@ -214,7 +215,7 @@ describe("web streams", () => {
     assert.ok(out.closed);
   });
 
-  test("toWritableStream checks its signal option; one aborted already errors the stream; close leaves no listener", T, async () => {
+  test("toWritableStream checks its signal option; one aborted already errors the stream; many streams on one signal add one listener in all", T, async () => {
     const ch = new Channel<number>(1);
     assert.throws(() => toWritableStream(ch, { signal: "no" as unknown as AbortSignal }), /options\.signal must be an AbortSignal/);
     assert.throws(() => toWritableStream(ch, 5 as unknown as object), TypeError);
@@ -234,24 +235,43 @@ describe("web streams", () => {
     assert.ok(idle.closed);
     assert.equal(getEventListeners(stopIdle.signal, "abort").length, 0);
     assert.deepEqual(await idle.recv(), { value: 1, ok: true }, "what it wrote stays receivable");
+    // Many streams on one shutdown signal: one native listener for all (sluice's per-signal
+    // fan-in), however many are made and closed, and no listener-leak warning.
     const ctl = new AbortController();
     const sig = ctl.signal;
-    const writer = toWritableStream(ch, { signal: sig }).getWriter();
-    assert.equal(getEventListeners(sig, "abort").length, 1);
-    await writer.write(7);
-    await writer.close();
-    assert.equal(getEventListeners(sig, "abort").length, 0, "close removed the listener it added");
+    const w = collectWarnings();
+    try {
+      const channels = Array.from({ length: 12 }, () => new Channel<number>(1));
+      const writers = channels.map((c) => toWritableStream(c, { signal: sig }).getWriter());
+      assert.equal(getEventListeners(sig, "abort").length, 1);
+      const writer = toWritableStream(ch, { signal: sig }).getWriter();
+      await writer.write(7);
+      await writer.close();
+      for (const x of writers) await x.close();
+      assert.equal(getEventListeners(sig, "abort").length, 1, "closing adds or leaves nothing per stream");
+      assert.ok(channels.every((c) => c.closed));
+      await settle();
+      assert.equal(w.warnings.filter((x) => x.name === "MaxListenersExceededWarning").length, 0);
+    } finally {
+      w.stop();
+    }
     ctl.abort(new Error("late"));
     assert.deepEqual(await ch.recv(), { value: 7, ok: true }, "an abort after close takes nothing back");
-    // A write that fails (the channel closed by someone else) errors the stream: no listener stays either.
+    // A write that fails (the channel closed by someone else) errors the stream, and its signal
+    // stays usable: a later stream on it still hears the abort.
     const other = new Channel<number>(1);
     const keep = new AbortController();
     const ks = keep.signal;
     const w2 = toWritableStream(other, { signal: ks }).getWriter();
-    assert.equal(getEventListeners(ks, "abort").length, 1);
     other.close();
     await assert.rejects(w2.write(1), ChannelClosedError);
-    assert.equal(getEventListeners(ks, "abort").length, 0);
+    assert.equal(getEventListeners(ks, "abort").length, 1);
+    const later = new Channel<number>(1);
+    const w3 = toWritableStream(later, { signal: ks }).getWriter();
+    keep.abort(new Error("after"));
+    await assert.rejects(w3.closed, /after/);
+    assert.ok(later.closed);
+    assert.equal(getEventListeners(ks, "abort").length, 0, "the one listener went with the abort");
   });
 
   test("toWritableStream abort withdraws the waiting send; pipeTo from toReadableStream moves everything", T, async () => {
