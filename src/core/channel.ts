@@ -29,6 +29,7 @@
  */
 import { BusyError, ChannelClosedError } from "./errors.js";
 import { ITER, WaitRing, type Parked } from "./waitring.js";
+import { RESOLVED } from "./waitq.js";
 import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import { observe } from "./registry.js";
@@ -204,7 +205,6 @@ function iterResult(value: unknown, ok: boolean): IteratorResult<unknown> {
   return ok ? { value, done: false } : { value: undefined, done: true };
 }
 
-const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_WARN = 1000;
 const INITIAL_RING = 16;
 let nextId = 1;

@@ -18,7 +18,7 @@
  *    once. To stop waiting instead, pass `{ signal: group.signal }` to `go`.
  */
 import { WaitGroup } from "./waitgroup.js";
-import { WaitQueue, type Waiter } from "./waitq.js";
+import { RESOLVED, WaitQueue, type Waiter } from "./waitq.js";
 import { Abortable, abortPending, unwatchAbort, watchAbort } from "./abort.js";
 import { checkFunction, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
@@ -82,8 +82,6 @@ class GoWaiter implements Waiter {
     this.reject(reason);
   }
 }
-
-const RESOLVED: Promise<void> = Promise.resolve();
 
 class ParentLink extends Abortable {
   constructor(readonly controller: AbortController) {

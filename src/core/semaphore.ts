@@ -15,15 +15,12 @@
  *    wait forever); a refused call changes nothing.
  */
 import { BusyError } from "./errors.js";
-import { WaitQueue, type Waiter } from "./waitq.js";
+import { RESOLVED, WaitQueue, type Waiter } from "./waitq.js";
 import { abortPending, unwatchAbort, watchAbort, type Abortable } from "./abort.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
 import { observe } from "./registry.js";
 import { publishReject, rejectChannel } from "./events.js";
-
-/** What an acquire that needs no wait returns: one settled promise, shared (nothing to allocate). */
-const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Options of `new Semaphore(size, options)`. */
 export interface SemaphoreOptions {

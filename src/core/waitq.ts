@@ -20,6 +20,9 @@ import { Abortable, unwatchAbort, watchAbort } from "./abort.js";
 import { register, recordStack, tracing, type Boundary, type ParkedQueue } from "./diagnostics.js";
 import { parkedWarningChannel, type ParkedWarningEvent } from "./events.js";
 
+/** What a wait that need not wait returns: one settled promise, shared by every such call (nothing to allocate). */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
 /** What a `WaitQueue` links: a node of at most one queue (see the invariants above). */
 export interface QueueNode {
   prev: QueueNode | null;

@@ -24,7 +24,7 @@
  *  - A task's state only moves forward: WAITING -> QUEUED -> RUNNING -> DONE (any step may be
  *    skipped, none repeated), and it is linked into at most one of `waiters`/`queue`.
  */
-import { WaitQueue, parkUntilWoken, wakeAll, type Waiter, type WakeQueue } from "../core/waitq.js";
+import { RESOLVED, WaitQueue, parkUntilWoken, wakeAll, type Waiter, type WakeQueue } from "../core/waitq.js";
 import { Abortable, abortPending, unwatchAbort, watchAbort } from "../core/abort.js";
 import { BusyError } from "../core/errors.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
@@ -198,8 +198,6 @@ class PoolLink extends Abortable {
     this.controller.abort(reason);
   }
 }
-
-const RESOLVED: Promise<void> = Promise.resolve();
 
 const perfNow = performance.now.bind(performance);
 /** The sampling stride's bound: at least one task in 1024 is timed. */

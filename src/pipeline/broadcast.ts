@@ -14,6 +14,7 @@
  *  - At most `maxSubscribers` subscriptions are in the set.
  */
 import { Channel } from "../core/channel.js";
+import { RESOLVED } from "../core/waitq.js";
 import { BusyError, ChannelClosedError } from "../core/errors.js";
 import { observe } from "../core/registry.js";
 import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
@@ -25,7 +26,6 @@ export type BroadcastPolicy = "block" | "drop-oldest" | "drop-newest" | "disconn
 
 const POLICIES: readonly string[] = ["block", "drop-oldest", "drop-newest", "disconnect"];
 const DEFAULT_WARN = 1000;
-const RESOLVED: Promise<void> = Promise.resolve();
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
 /** Options of `new Broadcast(options)`. */
