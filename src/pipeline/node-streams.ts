@@ -113,9 +113,9 @@ class ChannelWritable<T> extends Writable {
  * false when the channel is full as it is called (the chunk waits as a parked send, and further
  * chunks in the Writable's own buffer, as Node does when its caller ignores false), and
  * `'drain'` is emitted when the channel has taken them. A write that fills the channel returns
- * true, as `trySend` would: the channel holds it. `end()` closes the channel once everything was sent;
- * `destroy(err)` withdraws the waiting send and closes the channel. A channel closed by someone
- * else makes the next write fail with `ChannelClosedError`.
+ * true, as `trySend` would: the channel holds it. `end()` closes the channel once everything
+ * was sent; `destroy(err)` withdraws the waiting send and closes the channel. A channel closed
+ * by someone else makes the next write fail with `ChannelClosedError`.
  *
  * @example
  * const jobs = new Channel<Job>(64);
