@@ -35,11 +35,6 @@ export function checkDeadLetter<I>(value: unknown): Channel<DeadLetter<I>> | und
   return value as Channel<DeadLetter<I>> | undefined;
 }
 
-/** A window slot's state: no result, a result (`vals`), a hole (a reserved sequence number that got no item). */
-const EMPTY = 0;
-const VALUE = 1;
-const HOLE = 2;
-
 /**
  * Whether `e`, ending a stage early, fails the whole run: not when the run is already stopping
  * (its signal aborted), nor when the next stage stopped reading (its input, this stage's
@@ -88,16 +83,21 @@ class MapStage<I, O> extends Stage<I, O> {
    * handed on starts the next item in the same step.
    *
    * Invariants:
-   *  - `nextSeq - nextOut <= n`: items taken from the input (or reserved by the parked
-   *    receive) and not yet handed on, so at most n items are ever in the stage.
-   *  - At most one receive is parked (`receiving`); it reserves its sequence number when it
-   *    parks, so items are numbered in input order (a reservation that gets no item is a hole).
-   *  - `vals`/`kind` hold results not yet handed on, n slots: ordered, the result of sequence
-   *    number s in slot s % n; unordered, in settle order (the k-th result to settle, counted by
-   *    `nextDone`, in slot k % n). Results leave from slot `nextOut % n` only, one hand-on at a
-   *    time (`emitting`), which is what keeps input order when `ordered`.
-   *  - A call in flight holds one of n call slots (`free` has the others); slots are not indexed
-   *    by sequence number, since unordered results are handed on past a call still running.
+   *  - `nextSeq - nextOut <= n`: items started and not yet handed on. An item `held` (taken by
+   *    the parked receive, not yet started) is not counted, but a receive parks only while
+   *    `nextSeq - nextOut < n`, so it has room: at most n items are ever in the stage.
+   *  - At most one receive is parked (`receiving`), and nothing is taken from the input while it
+   *    is: the item it gets is `held` and started next, so items start in input order.
+   *  - Results not yet handed on wait in n result slots (`vals`, `ready`): ordered, the result
+   *    of sequence number s in slot s % n; unordered, in settle order (the k-th result to
+   *    settle, counted by `nextDone`, in slot k % n). Results leave from slot `nextOut % n`
+   *    only, one hand-on at a time (`emitting`), which is what keeps input order when `ordered`.
+   *  - A call in flight holds one of n call slots: ordered, slot s % n, the slot its result
+   *    goes to (free again by the time s + n can start, since s was handed on first);
+   *    unordered, one from `free` (results are handed on past a call still running, so the
+   *    slots cannot follow sequence numbers). Each call slot has its two settle handlers, made
+   *    once, when it is first used (a promise settles once, so a reused slot's old handlers
+   *    never fire again).
    *  - The stage settles once nothing is running (`active`), parked (`receiving`) or being handed
    *    on: resolves when the input ended and every result was handed on, else rejects with the
    *    first failure (the run's signal reason when the run stopped under it).
@@ -111,36 +111,23 @@ class MapStage<I, O> extends Stage<I, O> {
     const { fn, deadLetter, ordered } = this;
     const m = new Meter(c, now, signal, false);
     const calls = new WaitSampler(now, c.idleSampler!.exact);
-    // Results not yet handed on (see the invariants): a value in `vals`, its state in `kind`.
+    // Result slots (see the invariants).
     const vals: unknown[] = new Array<unknown>(n).fill(undefined);
-    const kind = new Uint8Array(n);
-    // The calls in flight, one slot each (taken from `free` when a call starts, given back when
-    // it settles; a new slot only when none is free, so at most n are ever made, and only as
-    // many as ever ran at once): its sequence number, its item (for a dead letter), the sample
-    // weight and start of its timing, and the slot's two settle handlers, made once (a promise
-    // settles once, so a freed slot's handlers never fire again).
-    const items: (I | undefined)[] = [];
-    const seqs: number[] = [];
-    const weights: number[] = [];
-    const starts: number[] = [];
-    const onValue: ((v: unknown) => void)[] = [];
-    const onError: ((e: unknown) => void)[] = [];
+    const ready = new Uint8Array(n);
+    // Call slots: the sample weight and start of the call's timing, its item (kept only to
+    // write a dead letter), its settle handlers (made at first use).
+    const weights = new Float64Array(n);
+    const starts = new Float64Array(n);
+    const items: (I | undefined)[] | null = deadLetter === undefined ? null : new Array<I | undefined>(n).fill(undefined);
+    const onValue: (((v: unknown) => void) | undefined)[] = new Array<((v: unknown) => void) | undefined>(n).fill(undefined);
+    const onError: (((e: unknown) => void) | undefined)[] = new Array<((e: unknown) => void) | undefined>(n).fill(undefined);
     const free: number[] = [];
-    const slot = (): number => {
-      if (free.length !== 0) return free.pop()!;
-      const k = onValue.length;
-      onValue.push((v) => done(k, v));
-      onError.push((e) => failed(k, e));
-      items.push(undefined);
-      seqs.push(0);
-      weights.push(0);
-      starts.push(0);
-      return k;
-    };
+    let made = 0;
     let nextSeq = 0;
     let nextOut = 0;
     let nextDone = 0;
     let active = 0;
+    let held: I | typeof NOTHING = NOTHING;
     let receiving = false;
     let emitting = false;
     let filling = false;
@@ -162,7 +149,7 @@ class MapStage<I, O> extends Stage<I, O> {
         settled = true;
         m.end();
         reject(failure.error);
-      } else if (inputDone && nextOut === nextSeq) {
+      } else if (inputDone && nextOut === nextSeq && held === NOTHING) {
         settled = true;
         m.end();
         resolve();
@@ -177,68 +164,47 @@ class MapStage<I, O> extends Stage<I, O> {
       }
       finishIfIdle();
     };
-    const put = (seq: number, what: number, v: unknown): void => {
-      const k = (ordered ? seq : nextDone++) % n;
-      vals[k] = v;
-      kind[k] = what;
-      emit();
-    };
-    // A call ended: its timing counted, its slot freed; the sequence number it had.
+    // A call ended: its timing counted, its call slot freed; the result slot its outcome takes.
     const ended = (k: number): number => {
       const w = weights[k]!;
       if (w !== 0) c.busyMs += (now() - starts[k]!) * w;
       active--;
+      if (ordered) return k;
       free.push(k);
-      return seqs[k]!;
+      return nextDone++ % n;
     };
     const done = (k: number, v: unknown): void => {
-      items[k] = undefined;
-      const seq = ended(k);
+      const j = ended(k);
+      if (items !== null) items[k] = undefined;
       if (failure !== null) return finishIfIdle(); // the run failed: the result goes nowhere
-      put(seq, VALUE, v);
+      vals[j] = v;
+      ready[j] = 1;
+      emit();
     };
     const failed = (k: number, e: unknown): void => {
-      const item = items[k] as I;
-      items[k] = undefined;
-      const seq = ended(k);
+      const j = ended(k);
       if (halt.halted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
       if (failure !== null) return finishIfIdle();
       c.errors++;
-      if (deadLetter === undefined) return stop(e);
-      put(seq, VALUE, new Failed(item, e));
+      if (items === null) return stop(e);
+      vals[j] = new Failed(items[k] as I, e);
+      items[k] = undefined;
+      ready[j] = 1;
+      emit();
     };
-    const start = (seq: number, item: I): void => {
-      c.in++;
-      active++;
-      const k = slot();
-      seqs[k] = seq;
-      const w = calls.take();
-      weights[k] = w;
-      if (w !== 0) starts[k] = calls.at;
-      items[k] = item;
-      let p: unknown;
-      try {
-        p = fn(item, signal);
-      } catch (e) {
-        return failed(k, e);
-      }
-      if (!isThenable(p)) return done(k, p);
-      // A foreign thenable is adopted first: it may call back twice, or throw from then().
-      (p instanceof Promise ? p : Promise.resolve(p)).then(onValue[k], onError[k]);
-    };
-    const received = (seq: number, got: RecvResult<I>): void => {
+    const received = (got: RecvResult<I>): void => {
       receiving = false;
       if (halt.halted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
-      else if (got.ok && failure === null) start(seq, got.value);
       else if (!got.ok) inputDone = true;
-      if (failure !== null || !got.ok) put(seq, HOLE, undefined);
+      else if (failure === null) held = got.value;
       fill();
     };
     const receiveFailed = (e: unknown): void => {
       receiving = false;
       stop(e);
     };
-    // Takes items while the window has room: at once while the input has some, else parks one receive.
+    // Starts items while the window has room: the held one, then as many as the input has at
+    // once; when it has none, parks one receive.
     const fill = (): void => {
       if (filling) return;
       filling = true;
@@ -248,25 +214,51 @@ class MapStage<I, O> extends Stage<I, O> {
             stop(signal.reason);
             break;
           }
-          let v: I | typeof NOTHING;
-          try {
-            v = input.take();
-          } catch (e) {
-            stop(e); // the source's iterator threw (a link that pulls from it)
-            break;
-          }
+          let v: I | typeof NOTHING = held;
           if (v !== NOTHING) {
-            start(nextSeq++, v);
+            held = NOTHING;
+          } else {
+            try {
+              v = input.take();
+            } catch (e) {
+              stop(e); // the source's iterator threw (a link that pulls from it)
+              break;
+            }
+            if (v === NOTHING) {
+              if (input.closed) {
+                inputDone = true;
+              } else {
+                receiving = true;
+                input.recv().then(received, receiveFailed);
+              }
+              break;
+            }
+          }
+          // Start the call, in its call slot.
+          const seq = nextSeq++;
+          const k = ordered ? seq % n : free.length !== 0 ? free.pop()! : made++;
+          c.in++;
+          active++;
+          const w = calls.take();
+          weights[k] = w;
+          if (w !== 0) starts[k] = calls.at;
+          if (items !== null) items[k] = v;
+          let p: unknown;
+          try {
+            p = fn(v, signal);
+          } catch (e) {
+            failed(k, e);
             continue;
           }
-          if (input.closed) {
-            inputDone = true;
-            break;
+          if (!isThenable(p)) {
+            done(k, p);
+            continue;
           }
-          receiving = true;
-          const seq = nextSeq++;
-          input.recv().then((g) => received(seq, g), receiveFailed);
-          break;
+          // A foreign thenable is adopted first: it may call back twice, or throw from then().
+          (p instanceof Promise ? p : Promise.resolve(p)).then(
+            (onValue[k] ??= (x: unknown) => done(k, x)),
+            (onError[k] ??= (e: unknown) => failed(k, e)),
+          );
         }
       } finally {
         filling = false;
@@ -277,11 +269,11 @@ class MapStage<I, O> extends Stage<I, O> {
     const emit = (): void => {
       if (emitting) return;
       emitting = true;
-      for (let k = nextOut % n, what = kind[k]; what !== EMPTY; k = nextOut % n, what = kind[k]) {
+      for (let k = nextOut % n; ready[k] === 1; k = nextOut % n) {
         const v = vals[k];
         vals[k] = undefined;
-        kind[k] = EMPTY;
-        if (what === VALUE && failure === null) {
+        ready[k] = 0;
+        if (failure === null) {
           let d: Promise<void> | undefined;
           try {
             d = this.#handOn(r, m, v);
