@@ -71,7 +71,9 @@ class MapStage<I, O> extends Stage<I, O> {
 
   run(r: StageRun<I, O>): Promise<void> {
     if (this.concurrency === 1) return this.#serial(r);
-    if (typeof this.concurrency === "number") return this.#window(r, this.concurrency);
+    if (typeof this.concurrency === "number") {
+      return r.discards && this.deadLetter === undefined ? this.#discarding(r, this.concurrency) : this.#window(r, this.concurrency);
+    }
     return this.#concurrent(r);
   }
 
@@ -309,6 +311,157 @@ class MapStage<I, O> extends Stage<I, O> {
   }
 
   /**
+   * Concurrency n where results go nowhere: the last stage under `run()`, without a dead-letter
+   * channel (which a failure would have to wait on). There is no order to keep and no hand-on
+   * to wait for, so a call that settles frees its slot at once and the next item starts in the
+   * same step; an ordered window would instead stop starting items while a slow call holds its
+   * head, with results behind it that were only going to be dropped.
+   *
+   * Invariants:
+   *  - `active <= n`: calls in flight. An item is taken only while `active < n`, so at most n
+   *    items are ever in the stage (a `held` item, taken by the parked receive and not yet
+   *    started, has the room the receive parked with: nothing starts while it is parked).
+   *  - At most one receive is parked (`receiving`), and nothing is taken while it is.
+   *  - A call is counted in `out` when it settles with a value (its result is handed on, to
+   *    nowhere). Busy time is timed on a sample of the calls, as in `#window`: an untimed call
+   *    settles through the two shared handlers, a timed one through handlers made for it.
+   *  - The stage settles once nothing is running or parked: resolves when the input ended,
+   *    else rejects with the first failure (the run's signal reason when the run stopped under it).
+   */
+  #discarding(r: StageRun<I, O>, n: number): Promise<void> {
+    const { input, signal, halt, counters: c, now } = r;
+    const fn = this.fn;
+    const calls = new WaitSampler(now, c.idleSampler!.exact);
+    let active = 0;
+    let held: I | typeof NOTHING = NOTHING;
+    let receiving = false;
+    let filling = false;
+    let inputDone = false;
+    let failure: { error: unknown } | null = null;
+    let settled = false;
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const result = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+
+    const finishIfIdle = (): void => {
+      if (settled || active !== 0 || (receiving && failure === null)) return;
+      if (failure !== null) {
+        settled = true;
+        reject(failure.error);
+      } else if (inputDone && held === NOTHING) {
+        settled = true;
+        resolve();
+      }
+    };
+    const stop = (error: unknown): void => {
+      if (failure === null) {
+        failure = { error };
+        if (failsRun(r, error)) r.fail(error);
+      }
+      finishIfIdle();
+    };
+    const done = (): void => {
+      active--;
+      if (failure !== null) return finishIfIdle(); // the run failed: the result would go nowhere anyway
+      c.out++;
+      fill();
+    };
+    const failed = (e: unknown): void => {
+      active--;
+      if (halt.halted) return stop(signal.reason); // the run stopped under this call: the stop, not the item's failure
+      if (failure !== null) return finishIfIdle();
+      c.errors++;
+      stop(e);
+    };
+    const received = (got: RecvResult<I>): void => {
+      receiving = false;
+      if (halt.halted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
+      else if (!got.ok) inputDone = true;
+      else if (failure === null) held = got.value;
+      fill();
+    };
+    const receiveFailed = (e: unknown): void => {
+      receiving = false;
+      stop(e);
+    };
+    // Starts items while fewer than n run: the held one, then as many as the input has at once;
+    // when it has none, parks one receive.
+    const fill = (): void => {
+      if (filling) return;
+      filling = true;
+      try {
+        while (failure === null && !inputDone && !receiving && active < n) {
+          if (halt.halted) {
+            stop(signal.reason);
+            break;
+          }
+          let v: I | typeof NOTHING = held;
+          if (v !== NOTHING) {
+            held = NOTHING;
+          } else {
+            try {
+              v = input.take();
+            } catch (e) {
+              stop(e); // the source's iterator threw (a link that pulls from it)
+              break;
+            }
+            if (v === NOTHING) {
+              if (input.closed) {
+                inputDone = true;
+              } else {
+                receiving = true;
+                input.recv().then(received, receiveFailed);
+              }
+              break;
+            }
+          }
+          c.in++;
+          active++;
+          const w = calls.take();
+          let p: unknown;
+          try {
+            p = fn(v, signal);
+          } catch (e) {
+            if (w !== 0) c.busyMs += (now() - calls.at) * w;
+            failed(e);
+            continue;
+          }
+          if (!isThenable(p)) {
+            if (w !== 0) c.busyMs += (now() - calls.at) * w;
+            done();
+            continue;
+          }
+          // A foreign thenable is adopted first: it may call back twice, or throw from then().
+          const q = p instanceof Promise ? p : Promise.resolve(p);
+          if (w === 0) {
+            q.then(done, failed);
+          } else {
+            const t = calls.at;
+            q.then(
+              () => {
+                c.busyMs += (now() - t) * w;
+                done();
+              },
+              (e: unknown) => {
+                c.busyMs += (now() - t) * w;
+                failed(e);
+              },
+            );
+          }
+        }
+      } finally {
+        filling = false;
+      }
+      finishIfIdle();
+    };
+    fill();
+    return result;
+  }
+
+  /**
    * Hands one result on: a routed failure to the dead-letter channel, a value downstream.
    * Returns a promise only when that must wait (no promise, no async frame, on the fast path);
    * the caller awaits it, then calls `m.unblock()` (one resumption, not a chained callback too).
@@ -431,6 +584,12 @@ class MapStage<I, O> extends Stage<I, O> {
  * `concurrency` items in the stage (pulled, not yet handed on). A failure of `fn` fails the
  * pipeline with that error, unless `deadLetter` is given (then the item goes there and the
  * stage goes on).
+ *
+ * `ordered` (the default) hands results on in input order, so with a numeric concurrency a slow
+ * call holds back the items behind it: no more than `concurrency` start past the oldest result
+ * not yet handed on. Where results go nowhere (the last stage under `run()`, without a
+ * `deadLetter`) there is no order to keep: a call that ends frees its slot at once, whatever
+ * the others are doing.
  *
  * @example
  * pipeline(ids, map(async (id, signal) => fetchUser(id, { signal }), { concurrency: 8 }))

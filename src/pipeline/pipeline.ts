@@ -198,8 +198,9 @@ class Execution<T> {
       const state = this.states[i]!;
       // Under run() what the last stage hands on goes nowhere (see the invariants): its deliver
       // does nothing, without a call into `deliver` per item to find that out.
-      const deliver = discard && i === p.stages.length - 1 ? discarded : (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
-      const run: StageRun<unknown, unknown> = { input, output, signal: s, halt: this, counters: p.counters[i]!, clock, now, state, fail, deliver };
+      const discards = discard && i === p.stages.length - 1;
+      const deliver = discards ? discarded : (v: unknown, m: Meter): Promise<void> | undefined => this.deliver(i, v, m);
+      const run: StageRun<unknown, unknown> = { input, output, signal: s, halt: this, counters: p.counters[i]!, clock, now, state, fail, deliver, discards };
       tasks.push(this.#stage(st, run));
     });
     this.settled = Promise.all(tasks).then(() => this.#finish());

@@ -228,6 +228,8 @@ export interface StageRun<I, O> {
    * downstream, or an inline step that turned out async); `m` times that wait.
    */
   deliver(value: O, m: Meter): Promise<void> | undefined;
+  /** What this stage hands on goes nowhere (the last stage under `run()`): `deliver` drops it, never waits. */
+  readonly discards: boolean;
 }
 
 /** @internal Whether `ch` takes a value now (room in the buffer, or a receiver waiting). */

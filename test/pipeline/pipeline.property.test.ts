@@ -181,6 +181,111 @@ describe("pipeline properties", () => {
     );
   });
 
+  test("map as the last stage under run(), any source, timings and failures: each item called once, at most `concurrency` at once, counted; nothing left after", T, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 60 }),
+        fc.integer({ min: 2, max: 6 }),
+        fc.constantFrom("sync", "async", "channel"),
+        fc.array(fc.integer({ min: -1, max: 2 }), { minLength: 1, maxLength: 6 }),
+        fc.option(fc.integer({ min: 0, max: 59 }), { nil: undefined }),
+        fc.constantFrom("throw", "reject", "abort"),
+        async (n, concurrency, kind, d, at, how) => {
+          let closed = false;
+          function* items(): Generator<number> {
+            try {
+              for (let i = 0; i < n; i++) yield i;
+            } finally {
+              closed = true;
+            }
+          }
+          async function* asyncItems(): AsyncGenerator<number> {
+            try {
+              for (let i = 0; i < n; i++) {
+                await turns(i % 2);
+                yield i;
+              }
+            } finally {
+              closed = true;
+            }
+          }
+          const ch = new Channel<number>(4); // items buffered when the run stops must not start
+          const producing =
+            kind === "channel"
+              ? (async () => {
+                  try {
+                    for (let i = 0; i < n; i++) await ch.send(i);
+                    ch.close();
+                  } catch {
+                    closed = true; // the pipeline closed its source under a send
+                  }
+                  if (ch.closed) closed = true;
+                })()
+              : Promise.resolve();
+          const ac = new AbortController();
+          const reason = new Error(how);
+          const calls: number[] = [];
+          let running = 0;
+          let peak = 0;
+          // Set where the stage learns of the failure in the same step (a throw from fn, an
+          // abort of the run's signal); a rejection reaches it a step later.
+          let stopped = false;
+          let lateCalls = 0;
+          const p = pipeline(
+            kind === "sync" ? items() : kind === "async" ? asyncItems() : ch,
+            map(
+              (x: number, signal: AbortSignal): number | Promise<number> => {
+                calls.push(x);
+                if (stopped) lateCalls++;
+                const delay = d[x % d.length]!;
+                if (x === at && how === "throw") {
+                  stopped = true;
+                  throw reason;
+                }
+                if (delay < 0 && x !== at) return x; // a synchronous result
+                running++;
+                peak = Math.max(peak, running);
+                return (async () => {
+                  try {
+                    await turns(Math.max(delay, 0));
+                    if (x === at) {
+                      if (how !== "abort") throw reason;
+                      ac.abort(reason);
+                      stopped = true;
+                    }
+                    if (signal.aborted) throw signal.reason;
+                    return x;
+                  } finally {
+                    running--;
+                  }
+                })();
+              },
+              { concurrency },
+            ),
+          );
+          const fails = at !== undefined && at < n;
+          if (fails) await assert.rejects(p.run({ signal: ac.signal }), (e) => e === reason);
+          else await p.run({ signal: ac.signal });
+          await producing;
+          assert.equal(running, 0, "no call of fn is still running");
+          assert.ok(peak <= concurrency, `peak ${peak} calls at once, concurrency ${concurrency}`);
+          assert.deepEqual(calls, Array.from({ length: calls.length }, (_, i) => i), "each item called once, in input order");
+          const s = p.stats.stages[0]!;
+          assert.equal(s.in, calls.length);
+          if (fails) {
+            assert.equal(lateCalls, 0, "no call started after the stage learned of the failure");
+            assert.ok(closed || calls.length === n, "the source was closed");
+          } else {
+            assert.equal(calls.length, n);
+            assert.deepEqual([s.out, s.errors], [n, 0]);
+          }
+          assert.deepEqual(parkedWork(), []);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
   test("a failure or an abort at a random point: rejects with it; nothing parked or running; the source closed", T, async () => {
     await fc.assert(
       fc.asyncProperty(

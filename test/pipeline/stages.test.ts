@@ -116,6 +116,115 @@ describe("stages", () => {
     await assert.rejects(pipeline([1], map(() => Promise.reject(new Error("x")), { deadLetter: dead })).run(), { code: "ERR_CHANNEL_CLOSED" });
   });
 
+  test("map as the last stage under run(): a slow call does not hold the other slots back; where results are handed on, order does", T, async () => {
+    const shape = async (consume: "run" | "iterate" | "tap"): Promise<number[]> => {
+      let release!: () => void;
+      const slow = new Promise<void>((r) => (release = r));
+      const started: number[] = [];
+      const m = map(
+        async (x: number) => {
+          started.push(x);
+          if (x === 0) await slow;
+          return x;
+        },
+        { concurrency: 2 },
+      );
+      const out: number[] = [];
+      let done: Promise<unknown>;
+      if (consume === "run") done = pipeline([0, 1, 2, 3, 4, 5], m).run();
+      else if (consume === "tap") done = pipeline([0, 1, 2, 3, 4, 5], m, tap((x: number) => void out.push(x))).run();
+      else done = (async () => { for await (const x of pipeline([0, 1, 2, 3, 4, 5], m)) out.push(x); })();
+      await settle(10);
+      const seen = [...started];
+      release();
+      await done;
+      if (consume !== "run") assert.deepEqual(out, [0, 1, 2, 3, 4, 5], `${consume}: in input order`);
+      assert.deepEqual(started, [0, 1, 2, 3, 4, 5], `${consume}: every item called once, in input order`);
+      return seen;
+    };
+    assert.deepEqual(await shape("run"), [0, 1, 2, 3, 4, 5], "results dropped: the free slot went on through items 1 to 5 while item 0 ran");
+    assert.deepEqual(await shape("iterate"), [0, 1], "results handed on in order: the window waits for item 0");
+    assert.deepEqual(await shape("tap"), [0, 1], "map is not last: the same");
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("map as the last stage under run(): at most `concurrency` calls at once, each item once, counted; an async source parks and resumes it", T, async () => {
+    const input = new Channel<number>(0);
+    let running = 0;
+    let peak = 0;
+    const called: number[] = [];
+    const m = map(
+      (x: number): number | Promise<number> => {
+        called.push(x);
+        if (x % 5 === 0) return x; // a synchronous result: counted and its slot freed at once
+        running++;
+        peak = Math.max(peak, running);
+        return settle(x % 3).then(() => (running--, x));
+      },
+      { concurrency: 3 },
+    );
+    const sync = map((x: number) => x, { concurrency: 4 });
+    const p = pipeline(input, m);
+    const run = p.run();
+    for (let i = 0; i < 30; i++) await input.send(i);
+    input.close();
+    const stats = await run;
+    assert.deepEqual(called, Array.from({ length: 30 }, (_, i) => i));
+    assert.ok(peak <= 3, `peak ${peak} calls at once`);
+    assert.equal(running, 0);
+    assert.deepEqual([stats.stages[0]!.in, stats.stages[0]!.out, stats.stages[0]!.errors], [30, 30, 0]);
+    const s2 = await pipeline(Array.from({ length: 50 }, (_, i) => i), sync).run();
+    assert.deepEqual([s2.stages[0]!.in, s2.stages[0]!.out], [50, 50], "synchronous results");
+    assert.deepEqual(parkedWork(), []);
+  });
+
+  test("map as the last stage under run(): a failure (thrown or rejected) rejects the run with it, aborts the calls in flight and closes the source", T, async () => {
+    for (const how of ["throw", "reject"] as const) {
+      let closed = false;
+      function* source(): Generator<number> {
+        try {
+          for (let i = 0; ; i++) yield i;
+        } finally {
+          closed = true;
+        }
+      }
+      const boom = new Error(how);
+      const aborted: number[] = [];
+      let running = 0;
+      // Items 0-3 end at once; 4, 5 and 6 wait for the run's signal; 7 fails, thrown when it is
+      // called or rejected later. Nothing after 7 may start.
+      const p = pipeline(
+        source(),
+        map(
+          (x: number, signal: AbortSignal) => {
+            if (x === 7 && how === "throw") throw boom;
+            running++;
+            return (async () => {
+              try {
+                await settle(1);
+                if (x === 7) throw boom;
+                if (x > 3) {
+                  await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+                  aborted.push(x);
+                }
+                return x;
+              } finally {
+                running--;
+              }
+            })();
+          },
+          { concurrency: 4 },
+        ),
+      );
+      await assert.rejects(p.run(), (e) => e === boom, how);
+      assert.equal(running, 0, `${how}: nothing running`);
+      assert.ok(closed, `${how}: the source was closed`);
+      assert.deepEqual(aborted.sort((a, b) => a - b), [4, 5, 6], `${how}: the calls in flight heard the abort`);
+      assert.deepEqual([p.stats.stages[0]!.in, p.stats.stages[0]!.errors], [8, 1], `${how}: nothing started after the failure`);
+      assert.deepEqual(parkedWork(), []);
+    }
+  });
+
   test("a synchronous chain runs inline and still counts every stage; an async stage keeps its own loop", T, async () => {
     const p = pipeline(
       Array.from({ length: 100 }, (_, i) => i),
