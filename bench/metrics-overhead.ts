@@ -14,10 +14,9 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Measurement } from "./workloads.js";
+import { OVERHEAD_JS, WORKER_JS } from "./compiled.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
-const SELF = new URL(import.meta.url).href;
 const SCRAPE_MS = 100;
 const CHILD_TIMEOUT_MS = 180_000;
 
@@ -57,7 +56,7 @@ function median(xs: readonly number[]): number {
 }
 
 function measure(workload: string, impl: string, order: string, attached: boolean, scale: number): Measurement {
-  const args = ["--import", "tsx", "--expose-gc", ...(attached ? ["--import", SELF] : []), WORKER, workload, impl, ...(order === "" ? [] : [order])];
+  const args = ["--expose-gc", ...(attached ? ["--import", OVERHEAD_JS] : []), WORKER_JS, workload, impl, ...(order === "" ? [] : [order])];
   const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_TRACE: "0", SLUICE_BENCH_OPS_SCALE: String(scale), SLUICE_BENCH_PASSES: "1" };
   if (attached) {
     env.SLUICE_OBSERVE = "all";

@@ -19,9 +19,9 @@ import { parseArgs } from "node:util";
 import { W5_HEAP_CAP_BYTES, WORKLOADS, type Measurement, type Order, type WorkloadSpec } from "./workloads.js";
 import { measureMetricsOverhead, overheadTable, type OverheadRow } from "./metrics-overhead.js";
 import { writeBenchReport, type BenchWorkload } from "./report.js";
+import { compileBench, WORKER_JS } from "./compiled.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 const RESULTS = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
 const HTML_REPORT = fileURLToPath(new URL("./report.html", import.meta.url));
 const CHILD_TIMEOUT_MS = 180_000;
@@ -87,7 +87,7 @@ function selected(w: WorkloadSpec, only: string[] | undefined): boolean {
 
 /** Runs one measurement in a fresh process; exits the whole run loudly if it fails. */
 function measure(workloadId: string, impl: string, order: Order | ""): Measurement {
-  const child = spawnSync(process.execPath, ["--import", "tsx", "--expose-gc", WORKER, workloadId, impl, ...(order === "" ? [] : [order])], {
+  const child = spawnSync(process.execPath, ["--expose-gc", WORKER_JS, workloadId, impl, ...(order === "" ? [] : [order])], {
     cwd: ROOT,
     encoding: "utf8",
     timeout: CHILD_TIMEOUT_MS,
@@ -298,7 +298,7 @@ function machine(loadAtStart: string): string {
   return [
     `- CPU: ${cpus[0]?.model ?? "unknown"}, ${cpus.length} logical cores`,
     `- Memory: ${fmt(os.totalmem() / 1024 ** 3)} GB; OS: ${os.type()} ${os.release()} (${os.arch()})`,
-    `- Node ${process.version} (V8 ${process.versions.v8}); children run \`node --import tsx --expose-gc\``,
+    `- Node ${process.version} (V8 ${process.versions.v8}); children run the harness and sluice as tsc compiled them (\`tsconfig.bench.json\`): \`node --expose-gc .bench-build/bench/worker.js\``,
     `- Load average (1, 5, 15 min): ${loadAtStart} at the start of the run, ${loadavg()} at the end`,
   ].join("\n");
 }
@@ -319,6 +319,7 @@ function main(): void {
     process.stdout.write(`warning: load average ${loadAtStart} on ${os.cpus().length} cores: other work may be running and wall times may be noisy (compare the CPU column)\n`);
   }
   const t0 = performance.now();
+  compileBench();
   process.stdout.write(
     `sluice bench: ${chosen.map((w) => w.id).join(", ")}; ${args.rounds} round${args.rounds === 1 ? "" : "s"}` +
       `${chosen.some((w) => !w.timed) ? ` (W5: ${args.overloadRounds})` : ""}; one fresh process per measurement\n`,

@@ -1,5 +1,7 @@
 /**
- * One measurement, in a fresh process: `node --import tsx --expose-gc bench/worker.ts <workload> <impl> [cf|pf]`.
+ * One measurement, in a fresh process: `node --expose-gc .bench-build/bench/worker.js <workload> <impl> [cf|pf]`
+ * (the runner compiles it first, see `compiled.ts`; from source, `node --import tsx --expose-gc
+ * bench/worker.ts ...` measures esbuild's output instead).
  *
  * Timed workloads: four warm-up passes of a tenth of the work each, a forced gc (the base heap is
  * read right after it), two more warm-up passes of a tenth, then three measured passes
@@ -69,7 +71,7 @@ async function timed(run: Runner, n: number): Promise<{ ns: number; cpuNs: numbe
 async function main(): Promise<void> {
   const [workloadId, impl, orderArg = ""] = process.argv.slice(2);
   if (workloadId === undefined || impl === undefined) {
-    throw new Error("usage: node --import tsx --expose-gc bench/worker.ts <workload> <impl> [cf|pf]");
+    throw new Error("usage: node --expose-gc .bench-build/bench/worker.js <workload> <impl> [cf|pf]");
   }
   const spec = workload(workloadId);
   if (spec.impls.find((i) => i.id === impl) === undefined) {
