@@ -94,12 +94,11 @@ class MapStage<I, O> extends Stage<I, O> {
    *    of sequence number s in slot s % n; unordered, in settle order (the k-th result to
    *    settle, counted by `nextDone`, in slot k % n). Results leave from slot `nextOut % n`
    *    only, one hand-on at a time (`emitting`), which is what keeps input order when `ordered`.
-   *  - A call in flight holds one of n call slots: ordered, slot s % n, the slot its result
-   *    goes to (free again by the time s + n can start, since s was handed on first);
-   *    unordered, one from `free` (results are handed on past a call still running, so the
-   *    slots cannot follow sequence numbers). Each call slot has its two settle handlers, made
-   *    once, when it is first used (a promise settles once, so a reused slot's old handlers
-   *    never fire again).
+   *  - A call in flight holds a call slot, taken from `free` when it starts and given back
+   *    when it settles (a new slot only when none is free, so at most n are ever made, and only
+   *    as many as ever ran at once). Slots do not follow sequence numbers, since unordered
+   *    results are handed on past a call still running. Each has its two settle handlers, made
+   *    once with it (a promise settles once, so a reused slot's old handlers never fire again).
    *  - The stage settles once nothing is running (`active`), parked (`receiving`) or being handed
    *    on: resolves when the input ended and every result was handed on, else rejects with the
    *    first failure (the run's signal reason when the run stopped under it).
@@ -116,15 +115,28 @@ class MapStage<I, O> extends Stage<I, O> {
     // Result slots (see the invariants).
     const vals: unknown[] = new Array<unknown>(n).fill(undefined);
     const ready = new Uint8Array(n);
-    // Call slots: the sample weight and start of the call's timing, its item (kept only to
-    // write a dead letter), its settle handlers (made at first use).
-    const weights = new Float64Array(n);
-    const starts = new Float64Array(n);
-    const items: (I | undefined)[] | null = deadLetter === undefined ? null : new Array<I | undefined>(n).fill(undefined);
-    const onValue: (((v: unknown) => void) | undefined)[] = new Array<((v: unknown) => void) | undefined>(n).fill(undefined);
-    const onError: (((e: unknown) => void) | undefined)[] = new Array<((e: unknown) => void) | undefined>(n).fill(undefined);
+    // Call slots, made only as calls come to overlap (at most n, and no more than ever ran at
+    // once, so a large concurrency costs nothing until it is used): the call's sequence
+    // number, the sample weight and start of its timing, its item (kept only to write a dead
+    // letter), and its two settle handlers, made with the slot.
+    const seqs: number[] = [];
+    const weights: number[] = [];
+    const starts: number[] = [];
+    const items: (I | undefined)[] | null = deadLetter === undefined ? null : [];
+    const onValue: ((v: unknown) => void)[] = [];
+    const onError: ((e: unknown) => void)[] = [];
     const free: number[] = [];
-    let made = 0;
+    const slot = (): number => {
+      if (free.length !== 0) return free.pop()!;
+      const k = onValue.length;
+      onValue.push((x) => done(k, x));
+      onError.push((e) => failed(k, e));
+      seqs.push(0);
+      weights.push(0);
+      starts.push(NaN); // a double from the start: the clock reads stored here never change the array's kind
+      items?.push(undefined);
+      return k;
+    };
     let nextSeq = 0;
     let nextOut = 0;
     let nextDone = 0;
@@ -171,9 +183,8 @@ class MapStage<I, O> extends Stage<I, O> {
       const w = weights[k]!;
       if (w !== 0) c.busyMs += (now() - starts[k]!) * w;
       active--;
-      if (ordered) return k;
       free.push(k);
-      return nextDone++ % n;
+      return (ordered ? seqs[k]! : nextDone++) % n;
     };
     const done = (k: number, v: unknown): void => {
       const j = ended(k);
@@ -237,8 +248,8 @@ class MapStage<I, O> extends Stage<I, O> {
             }
           }
           // Start the call, in its call slot.
-          const seq = nextSeq++;
-          const k = ordered ? seq % n : free.length !== 0 ? free.pop()! : made++;
+          const k = slot();
+          seqs[k] = nextSeq++;
           c.in++;
           active++;
           const w = calls.take();
@@ -257,10 +268,7 @@ class MapStage<I, O> extends Stage<I, O> {
             continue;
           }
           // A foreign thenable is adopted first: it may call back twice, or throw from then().
-          (p instanceof Promise ? p : Promise.resolve(p)).then(
-            (onValue[k] ??= (x: unknown) => done(k, x)),
-            (onError[k] ??= (e: unknown) => failed(k, e)),
-          );
+          (p instanceof Promise ? p : Promise.resolve(p)).then(onValue[k], onError[k]);
         }
       } finally {
         filling = false;
