@@ -90,9 +90,13 @@ class MapStage<I, O> extends Stage<I, O> {
    *    `nextSeq - nextOut < n`, so it has room: at most n items are ever in the stage.
    *  - At most one receive is parked (`receiving`), and nothing is taken from the input while it
    *    is: the item it gets is `held` and started next, so items start in input order.
-   *  - Results not yet handed on wait in n result slots (`vals`, `ready`): ordered, the result
-   *    of sequence number s in slot s % n; unordered, in settle order (the k-th result to
-   *    settle, counted by `nextDone`, in slot k % n). Results leave from slot `nextOut % n`
+   *  - Results not yet handed on wait in a ring of `cap` result slots (`vals`, `ready`):
+   *    ordered, the result of sequence number s in slot s % cap; unordered, in settle order
+   *    (the k-th result to settle, counted by `nextDone`, in slot k % cap). `cap` starts at
+   *    min(n, 16) and doubles (up to n) when a call is about to start with `nextSeq - nextOut`
+   *    at `cap`, moving the results waiting to their new slots, so the ring always has room for
+   *    every item in the stage and a large n costs nothing until it is used. Results leave
+   *    from slot `nextOut % cap`
    *    only, one hand-on at a time (`emitting`), which is what keeps input order when `ordered`.
    *  - A call in flight holds a call slot, taken from `free` when it starts and given back
    *    when it settles (a new slot only when none is free, so at most n are ever made, and only
@@ -113,8 +117,24 @@ class MapStage<I, O> extends Stage<I, O> {
     const m = new Meter(c, now, signal, false);
     const calls = new WaitSampler(now, c.idleSampler!.exact);
     // Result slots (see the invariants).
-    const vals: unknown[] = new Array<unknown>(n).fill(undefined);
-    const ready = new Uint8Array(n);
+    let cap = Math.min(n, 16);
+    let vals: unknown[] = new Array<unknown>(cap).fill(undefined);
+    let ready = new Uint8Array(cap);
+    // Doubles the ring (see the invariants); the results waiting keep their order.
+    const grow = (): void => {
+      const bigger = Math.min(n, cap * 2);
+      const v2: unknown[] = new Array<unknown>(bigger).fill(undefined);
+      const r2 = new Uint8Array(bigger);
+      for (let i = nextOut, end = ordered ? nextSeq : nextDone; i < end; i++) {
+        if (ready[i % cap] === 1) {
+          v2[i % bigger] = vals[i % cap];
+          r2[i % bigger] = 1;
+        }
+      }
+      vals = v2;
+      ready = r2;
+      cap = bigger;
+    };
     // Call slots, made only as calls come to overlap (at most n, and no more than ever ran at
     // once, so a large concurrency costs nothing until it is used): the call's sequence
     // number, the sample weight and start of its timing, its item (kept only to write a dead
@@ -184,7 +204,7 @@ class MapStage<I, O> extends Stage<I, O> {
       if (w !== 0) c.busyMs += (now() - starts[k]!) * w;
       active--;
       free.push(k);
-      return (ordered ? seqs[k]! : nextDone++) % n;
+      return (ordered ? seqs[k]! : nextDone++) % cap;
     };
     const done = (k: number, v: unknown): void => {
       const j = ended(k);
@@ -247,7 +267,8 @@ class MapStage<I, O> extends Stage<I, O> {
               break;
             }
           }
-          // Start the call, in its call slot.
+          // Start the call, in its call slot, with room in the ring for its result.
+          if (nextSeq - nextOut === cap) grow();
           const k = slot();
           seqs[k] = nextSeq++;
           c.in++;
@@ -279,7 +300,7 @@ class MapStage<I, O> extends Stage<I, O> {
     const emit = (): void => {
       if (emitting) return;
       emitting = true;
-      for (let k = nextOut % n; ready[k] === 1; k = nextOut % n) {
+      for (let k = nextOut % cap; ready[k] === 1; k = nextOut % cap) {
         const v = vals[k];
         vals[k] = undefined;
         ready[k] = 0;

@@ -181,6 +181,50 @@ describe("pipeline properties", () => {
     );
   });
 
+  test("a window wider than its first ring (concurrency 17 to 70), items arriving over time: each result once, in input order where ordered, never more calls at once than the concurrency", T, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 17, max: 70 }),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 5 }),
+        async (n, concurrency, ordered, d, viaTap, gaps) => {
+          let running = 0;
+          let peak = 0;
+          const m = map(
+            async (x: number) => {
+              running++;
+              peak = Math.max(peak, running);
+              await turns(d[x % d.length]!);
+              running--;
+              return x;
+            },
+            { concurrency, ordered },
+          );
+          // Items that arrive over time: the window widens while results wait behind slow calls.
+          async function* items(): AsyncGenerator<number> {
+            for (let i = 0; i < n; i++) {
+              await turns(gaps[i % gaps.length]!);
+              yield i;
+            }
+          }
+          const out: number[] = [];
+          if (viaTap) await pipeline(items(), m, tap((x: number) => void out.push(x))).run();
+          else for await (const x of pipeline(items(), m)) out.push(x);
+          const all = Array.from({ length: n }, (_, i) => i);
+          if (ordered) assert.deepEqual(out, all);
+          else assert.deepEqual([...out].sort((a, b) => a - b), all);
+          assert.ok(peak <= concurrency, `peak ${peak} calls at once, concurrency ${concurrency}`);
+          assert.equal(running, 0);
+          assert.deepEqual(parkedWork(), []);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   test("map as the last stage under run(), any source, timings and failures: each item called once, at most `concurrency` at once, counted; nothing left after", T, async () => {
     await fc.assert(
       fc.asyncProperty(
