@@ -96,8 +96,8 @@ class MapStage<I, O> extends Stage<I, O> {
    *    min(n, 16) and doubles (up to n) when a call is about to start with `nextSeq - nextOut`
    *    at `cap`, moving the results waiting to their new slots, so the ring always has room for
    *    every item in the stage and a large n costs nothing until it is used. Results leave
-   *    from slot `nextOut % cap`
-   *    only, one hand-on at a time (`emitting`), which is what keeps input order when `ordered`.
+   *    from slot `nextOut % cap` only, one hand-on at a time (`emitting`), which is what keeps
+   *    input order when `ordered`.
    *  - A call in flight holds a call slot, taken from `free` when it starts and given back
    *    when it settles (a new slot only when none is free, so at most n are ever made, and only
    *    as many as ever ran at once). Slots do not follow sequence numbers, since unordered
