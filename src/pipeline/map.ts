@@ -52,6 +52,59 @@ class Failed<I> {
   ) {}
 }
 
+/**
+ * How a concurrent map reads its input, one item at a time, for the window and for
+ * `#discarding` alike: the item a parked receive got (`held`), else one the input has now,
+ * else one parked receive, which calls `wake` when it gets an item or the input's end.
+ *
+ * Invariants: at most one receive is parked (`receiving`), and `next()` is not called while it
+ * is, so nothing is taken past it and items come in input order. `ended` once the input is
+ * closed and drained. A receive that settles after the run was stopped (`halt`) reports the stop.
+ */
+class Intake<I> {
+  held: I | typeof NOTHING = NOTHING;
+  receiving = false;
+  ended = false;
+  constructor(
+    readonly input: Channel<I>,
+    readonly r: StageRun<I, unknown>,
+    readonly wake: () => void,
+    readonly stop: (e: unknown) => void,
+  ) {}
+
+  /** The next item, or `NOTHING` (the input `ended`, or a receive is now parked); throws what the source's iterator threw. */
+  next(): I | typeof NOTHING {
+    const v = this.held;
+    if (v !== NOTHING) {
+      this.held = NOTHING;
+      return v;
+    }
+    const t = this.input.take();
+    if (t === NOTHING) {
+      if (this.input.closed) {
+        this.ended = true;
+      } else {
+        this.receiving = true;
+        this.input.recv().then(this.#received, this.#failed);
+      }
+    }
+    return t;
+  }
+
+  readonly #received = (got: RecvResult<I>): void => {
+    this.receiving = false;
+    if (this.r.halt.halted) this.stop(this.r.signal.reason); // a link closes at an abort; an item taken then is not started
+    else if (!got.ok) this.ended = true;
+    else this.held = got.value;
+    this.wake();
+  };
+
+  readonly #failed = (e: unknown): void => {
+    this.receiving = false;
+    this.stop(e);
+  };
+}
+
 class MapStage<I, O> extends Stage<I, O> {
   readonly fn: (item: I, signal: AbortSignal) => O | PromiseLike<O>;
   readonly concurrency: number | ConcurrencyLimit;
@@ -85,11 +138,11 @@ class MapStage<I, O> extends Stage<I, O> {
    * handed on starts the next item in the same step.
    *
    * Invariants:
-   *  - `nextSeq - nextOut <= n`: items started and not yet handed on. An item `held` (taken by
-   *    the parked receive, not yet started) is not counted, but a receive parks only while
+   *  - `nextSeq - nextOut <= n`: items started and not yet handed on. An item the `intake`
+   *    holds (taken by its parked receive, not yet started) is not counted, but a receive parks only while
    *    `nextSeq - nextOut < n`, so it has room: at most n items are ever in the stage.
-   *  - At most one receive is parked (`receiving`), and nothing is taken from the input while it
-   *    is: the item it gets is `held` and started next, so items start in input order.
+   *  - Items come from the `intake` (see `Intake`): at most one receive parked, nothing taken
+   *    past it, the item it gets started next, so items start in input order.
    *  - Results not yet handed on wait in a ring of `cap` result slots (`vals`, `ready`):
    *    ordered, the result of sequence number s in slot s % cap; unordered, in settle order
    *    (the k-th result to settle, counted by `nextDone`, in slot k % cap). `cap` starts at
@@ -103,7 +156,7 @@ class MapStage<I, O> extends Stage<I, O> {
    *    as many as ever ran at once). Slots do not follow sequence numbers, since unordered
    *    results are handed on past a call still running. Each has its two settle handlers, made
    *    once with it (a promise settles once, so a reused slot's old handlers never fire again).
-   *  - The stage settles once nothing is running (`active`), parked (`receiving`) or being handed
+   *  - The stage settles once nothing is running (`active`), parked (`intake.receiving`) or being handed
    *    on: resolves when the input ended and every result was handed on, else rejects with the
    *    first failure (the run's signal reason when the run stopped under it).
    *
@@ -161,11 +214,8 @@ class MapStage<I, O> extends Stage<I, O> {
     let nextOut = 0;
     let nextDone = 0;
     let active = 0;
-    let held: I | typeof NOTHING = NOTHING;
-    let receiving = false;
     let emitting = false;
     let filling = false;
-    let inputDone = false;
     let failure: { error: unknown } | null = null;
     let settled = false;
     let resolve!: () => void;
@@ -178,12 +228,12 @@ class MapStage<I, O> extends Stage<I, O> {
     const finishIfIdle = (): void => {
       // After a failure a parked receive does not hold the stage: the run's abort (or, for a
       // quiet stop, the input's close by the run) wakes it, and it then takes nothing.
-      if (settled || active !== 0 || emitting || (receiving && failure === null)) return;
+      if (settled || active !== 0 || emitting || (intake.receiving && failure === null)) return;
       if (failure !== null) {
         settled = true;
         m.end();
         reject(failure.error);
-      } else if (inputDone && nextOut === nextSeq && held === NOTHING) {
+      } else if (intake.ended && nextOut === nextSeq && intake.held === NOTHING) {
         settled = true;
         m.end();
         resolve();
@@ -225,48 +275,26 @@ class MapStage<I, O> extends Stage<I, O> {
       ready[j] = 1;
       emit();
     };
-    const received = (got: RecvResult<I>): void => {
-      receiving = false;
-      if (halt.halted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
-      else if (!got.ok) inputDone = true;
-      else if (failure === null) held = got.value;
-      fill();
-    };
-    const receiveFailed = (e: unknown): void => {
-      receiving = false;
-      stop(e);
-    };
+    const intake = new Intake(input, r, () => fill(), (e) => stop(e));
     // Starts items while the window has room: the held one, then as many as the input has at
     // once; when it has none, parks one receive.
     const fill = (): void => {
       if (filling) return;
       filling = true;
       try {
-        while (failure === null && !inputDone && !receiving && nextSeq - nextOut < n) {
+        while (failure === null && !intake.ended && !intake.receiving && nextSeq - nextOut < n) {
           if (halt.halted) {
             stop(signal.reason);
             break;
           }
-          let v: I | typeof NOTHING = held;
-          if (v !== NOTHING) {
-            held = NOTHING;
-          } else {
-            try {
-              v = input.take();
-            } catch (e) {
-              stop(e); // the source's iterator threw (a link that pulls from it)
-              break;
-            }
-            if (v === NOTHING) {
-              if (input.closed) {
-                inputDone = true;
-              } else {
-                receiving = true;
-                input.recv().then(received, receiveFailed);
-              }
-              break;
-            }
+          let v: I | typeof NOTHING;
+          try {
+            v = intake.next();
+          } catch (e) {
+            stop(e); // the source's iterator threw (a link that pulls from it)
+            break;
           }
+          if (v === NOTHING) break;
           // Start the call, in its call slot, with room in the ring for its result.
           if (nextSeq - nextOut === cap) grow();
           const k = slot();
@@ -348,9 +376,8 @@ class MapStage<I, O> extends Stage<I, O> {
    *
    * Invariants:
    *  - `active <= n`: calls in flight. An item is taken only while `active < n`, so at most n
-   *    items are ever in the stage (a `held` item, taken by the parked receive and not yet
-   *    started, has the room the receive parked with: nothing starts while it is parked).
-   *  - At most one receive is parked (`receiving`), and nothing is taken while it is.
+   *    items are ever in the stage (an item the `intake` holds, taken by its parked receive and
+   *    not yet started, has the room the receive parked with: nothing starts while it is parked).
    *  - A call is counted in `out` when it settles with a value (its result is handed on, to
    *    nowhere). Busy time is timed on a sample of the calls, as in `#window`: an untimed call
    *    settles through the two shared handlers, a timed one through handlers made for it.
@@ -362,10 +389,7 @@ class MapStage<I, O> extends Stage<I, O> {
     const fn = this.fn;
     const calls = new WaitSampler(now, c.idleSampler!.exact);
     let active = 0;
-    let held: I | typeof NOTHING = NOTHING;
-    let receiving = false;
     let filling = false;
-    let inputDone = false;
     let failure: { error: unknown } | null = null;
     let settled = false;
     let resolve!: () => void;
@@ -376,11 +400,11 @@ class MapStage<I, O> extends Stage<I, O> {
     });
 
     const finishIfIdle = (): void => {
-      if (settled || active !== 0 || (receiving && failure === null)) return;
+      if (settled || active !== 0 || (intake.receiving && failure === null)) return;
       if (failure !== null) {
         settled = true;
         reject(failure.error);
-      } else if (inputDone && held === NOTHING) {
+      } else if (intake.ended && intake.held === NOTHING) {
         settled = true;
         resolve();
       }
@@ -405,48 +429,26 @@ class MapStage<I, O> extends Stage<I, O> {
       c.errors++;
       stop(e);
     };
-    const received = (got: RecvResult<I>): void => {
-      receiving = false;
-      if (halt.halted) stop(signal.reason); // a link closes at an abort; an item taken then is not started
-      else if (!got.ok) inputDone = true;
-      else if (failure === null) held = got.value;
-      fill();
-    };
-    const receiveFailed = (e: unknown): void => {
-      receiving = false;
-      stop(e);
-    };
+    const intake = new Intake(input, r, () => fill(), (e) => stop(e));
     // Starts items while fewer than n run: the held one, then as many as the input has at once;
     // when it has none, parks one receive.
     const fill = (): void => {
       if (filling) return;
       filling = true;
       try {
-        while (failure === null && !inputDone && !receiving && active < n) {
+        while (failure === null && !intake.ended && !intake.receiving && active < n) {
           if (halt.halted) {
             stop(signal.reason);
             break;
           }
-          let v: I | typeof NOTHING = held;
-          if (v !== NOTHING) {
-            held = NOTHING;
-          } else {
-            try {
-              v = input.take();
-            } catch (e) {
-              stop(e); // the source's iterator threw (a link that pulls from it)
-              break;
-            }
-            if (v === NOTHING) {
-              if (input.closed) {
-                inputDone = true;
-              } else {
-                receiving = true;
-                input.recv().then(received, receiveFailed);
-              }
-              break;
-            }
+          let v: I | typeof NOTHING;
+          try {
+            v = intake.next();
+          } catch (e) {
+            stop(e); // the source's iterator threw (a link that pulls from it)
+            break;
           }
+          if (v === NOTHING) break;
           c.in++;
           active++;
           const w = calls.take();
