@@ -469,12 +469,12 @@ export function floorSelect2<T>(a: SelectFloorChannel<T>, b: SelectFloorChannel<
 }
 
 /**
- * Reference (not a floor): the least ordered `map` over a pull source with `concurrency`
- * workers, handing results in input order to a consumer that iterates it with `for await`.
- * Each worker pulls an item when it is free and the window has room, calls `fn`, and stores
- * the result in its place in a window of `concurrency` entries; `next()` takes them in order.
- * It is the lazy pool plus the two things a map adds: the source's iterator and a hand-off to
- * a consumer. No signals, no errors, no counters.
+ * Reference (not a floor): the least ordered `map` over a pull source with a window of
+ * `concurrency` calls, handing results in input order to a consumer that iterates it with
+ * `for await`. A call starts wherever the window has room (at the start, and each time the
+ * consumer takes the head), and a handler made once per slot stores its result there;
+ * `next()` takes them in order. It is the lazy pool plus the two things a map adds: the
+ * source's iterator and a hand-off to a consumer. No signals, no errors, no counters.
  */
 export class MiniMap<I, R> implements AsyncIterableIterator<R> {
   private readonly it: Iterator<I>;
@@ -485,7 +485,8 @@ export class MiniMap<I, R> implements AsyncIterableIterator<R> {
   private running = 0;
   private exhausted = false;
   private consumer: ((r: IteratorResult<R>) => void) | null = null;
-  private readonly onResult: (() => void)[];
+  /** Per slot, made once: stores the result and hands it on (no closure per item). */
+  private readonly onResult: ((v: R) => void)[];
 
   constructor(
     source: Iterable<I>,
@@ -496,7 +497,12 @@ export class MiniMap<I, R> implements AsyncIterableIterator<R> {
     this.results = new Array<R | undefined>(concurrency).fill(undefined);
     this.ready = new Array<boolean>(concurrency).fill(false);
     this.onResult = [];
-    for (let k = 0; k < concurrency; k++) this.onResult.push(() => this.settled(k));
+    for (let k = 0; k < concurrency; k++) {
+      this.onResult.push((v: R) => {
+        this.results[k] = v;
+        this.settled(k);
+      });
+    }
     this.fill();
   }
 
@@ -530,11 +536,7 @@ export class MiniMap<I, R> implements AsyncIterableIterator<R> {
       }
       const k = this.pulled++ % this.concurrency;
       this.running++;
-      const done = this.onResult[k] as () => void;
-      void this.fn(r.value).then((v) => {
-        this.results[k] = v;
-        done();
-      });
+      void this.fn(r.value).then(this.onResult[k]);
     }
   }
 

@@ -268,20 +268,22 @@ function targets(results: Results): Target[] {
   }
   if (has("W1-fast", "sluice-try", "")) limit("W1 fast path: trySend/tryRecv within 2× of a synchronous ring", ratio(results, "W1-fast", "sluice-try", "sync-ring", ""), 2);
   const heapNote = (w: string, impl: string): string => `, ${fmt(peakMB(results, w, impl))} MB peak`;
-  const withHeap = (text: string, w: string, impl: string, ref: string, max: number): void => {
+  /** `shape`: a reference row of the same shape, whose ratio to `ref` is quoted beside the result. */
+  const withHeap = (text: string, w: string, impl: string, ref: string, max: number, shape?: { impl: string; name: string }): void => {
     const r = ratio(results, w, impl, ref, "");
     const mb = peakMB(results, w, impl);
+    const s = shape === undefined ? NaN : ratio(results, w, shape.impl, ref, "");
     out.push({
       text: `${text} at ≤ 32 MB peak heap`,
       met: Number.isFinite(r) && Number.isFinite(mb) ? r <= max && mb <= 32 : undefined,
-      detail: Number.isFinite(r) ? `${fmt(r, 2)}×${heapNote(w, impl)}` : "not measured",
+      detail: Number.isFinite(r) ? `${fmt(r, 2)}×${heapNote(w, impl)}${Number.isFinite(s) ? `; ${shape!.name}: ${fmt(s, 2)}×` : ""}` : "not measured",
     });
   };
   withHeap("W4: Semaphore await loop within 1.15× of a minimal semaphore in the same loop", "W4", "sluice-semaphore", "mini-semaphore", 1.15);
   withHeap("W4: ErrGroup await loop within 1.15× of a minimal semaphore in the same loop", "W4", "sluice-errgroup", "mini-semaphore", 1.15);
   withHeap("W4: ErrGroup await go loop within 1.15× of a minimal errgroup in the same loop (a closure per task)", "W4", "sluice-errgroup", "mini-group", 1.15);
   withHeap("W4-pool: Pool await submit loop within 1.3× of a minimal submit pool in the same loop", "W4-pool", "pool-submit", "mini-submit", 1.3);
-  withHeap("W4-pool: pool.map within 2.5× of the lazy floor (16 pulling workers)", "W4-pool", "pool-map", "lazy-pool", 2.5);
+  withHeap("W4-pool: pool.map within 2.5× of the lazy floor (16 pulling workers)", "W4-pool", "pool-map", "lazy-pool", 2.5, { impl: "mini-map", name: "the minimal ordered map" });
   if (has("W5", "pool-bounded", "")) {
     const mb = peakMB(results, "W5", "pool-bounded");
     out.push({ text: "W5: the bounded Pool under overload stays at ≤ 32 MB peak heap", met: mb <= 32, detail: `${fmt(mb)} MB` });

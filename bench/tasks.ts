@@ -153,6 +153,21 @@ const IMPLS: Readonly<Record<string, Run>> = {
     if (s.completed !== n || s.failed !== 0) fail(`pool stats after drain: ${JSON.stringify(s)}`);
   },
 
+  async "lazy-pool-gen"(n) {
+    // The floor's workers, pulling from the map rows' generator instead of a counter: what the
+    // source alone adds to a map.
+    const it = source(n);
+    let count = 0;
+    const worker = async (): Promise<void> => {
+      for (let r = it.next(); r.done !== true; r = it.next()) {
+        await task(r.value);
+        count++;
+      }
+    };
+    await Promise.all(Array.from({ length: W4_CONCURRENCY }, worker));
+    if (count !== n) fail(`the generator-fed workers ran ${count} tasks for ${n}`);
+  },
+
   async "mini-map"(n) {
     let next = 0;
     for await (const r of new MiniMap(source(n), W4_CONCURRENCY, task)) {
