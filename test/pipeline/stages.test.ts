@@ -225,6 +225,46 @@ describe("stages", () => {
     }
   });
 
+
+  test("map, after an abort: a call that ends well starts nothing more, and a closed Channel source keeps what it still buffers (run() and iterated)", T, async () => {
+    for (const how of ["run", "iterate"] as const) {
+      const ch = new Channel<number>(10);
+      for (let i = 0; i < 10; i++) ch.trySend(i);
+      ch.close(); // closed with ten buffered: the run's abort cannot close it again to stop the stage
+      const ctl = new AbortController();
+      const called: number[] = [];
+      let started!: () => void;
+      const bothStarted = new Promise<void>((r) => (started = r));
+      const p = pipeline(
+        ch,
+        map(
+          async (x: number, signal: AbortSignal) => {
+            called.push(x);
+            if (called.length === 2) started();
+            // Ends well once the run is aborted: its slot frees with items still in the source.
+            await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+            return x;
+          },
+          { concurrency: 2 },
+        ),
+      );
+      const run =
+        how === "run"
+          ? p.run({ signal: ctl.signal })
+          : (async () => {
+              for await (const v of p.values({ signal: ctl.signal })) assert.fail(`got ${v} after the abort`);
+            })();
+      await bothStarted;
+      const reason = new Error("shutdown");
+      ctl.abort(reason);
+      await assert.rejects(run, (e) => e === reason, how);
+      assert.deepEqual(called, [0, 1], `${how}: nothing started after the abort`);
+      assert.deepEqual(drain(ch), [2, 3, 4, 5, 6, 7, 8, 9], `${how}: the items not started stay in the source`);
+      assert.equal(p.stats.stages[0]!.in, 2, how);
+      assert.deepEqual(parkedWork(), [], how);
+    }
+  });
+
   test("a synchronous chain runs inline and still counts every stage; an async stage keeps its own loop", T, async () => {
     const p = pipeline(
       Array.from({ length: 100 }, (_, i) => i),
