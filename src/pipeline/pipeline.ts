@@ -509,7 +509,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
    */
   async run(options?: RunOptions): Promise<PipelineStats> {
     const signal = signalOf(options);
-    if (signal?.aborted) throw signal.reason; // an aborted signal wins: nothing is started or claimed
+    // An aborted signal is an abort like any other: nothing runs, the source is closed, the
+    // pipeline is consumed, and the run rejects with the reason (as `values({ signal })` does).
     const ex = this.start(signal, true);
     const out = ex.output; // stays empty: closed when the last stage ends, or at an abort
     for (;;) {

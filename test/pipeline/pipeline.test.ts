@@ -6,7 +6,7 @@ import { AdaptiveLimit } from "../../src/flow/index.js";
 import { observed } from "../../src/core/registry.js";
 import { VirtualClock, useClock } from "../../src/testing/index.js";
 import { collectWarnings, turns } from "../core/fixtures/probe.js";
-import { batch, filter, flatMap, map, pipeline, tap, type DeadLetter } from "../../src/pipeline/index.js";
+import { batch, filter, flatMap, map, pipeline, tap, type DeadLetter, type Pipeline } from "../../src/pipeline/index.js";
 
 const T = { timeout: 20_000 };
 
@@ -215,6 +215,31 @@ describe("pipeline: failure, abort, stop", () => {
     assert.equal(src.pulled(), 0);
     const it = pipeline(counted(3).it).values({ signal: AbortSignal.abort(reason) });
     await assert.rejects(it.next(), (e) => e === reason);
+  });
+
+  test("an already-aborted signal is an abort like any other: the source is closed and the pipeline is consumed (run() and values())", T, async () => {
+    const reason = new Error("early");
+    for (const how of ["run", "values"] as const) {
+      const consume = (p: Pipeline<number>): Promise<unknown> =>
+        how === "run" ? p.run({ signal: AbortSignal.abort(reason) }) : p.values({ signal: AbortSignal.abort(reason) }).next();
+      const ch = new Channel<number>(4);
+      ch.trySend(1);
+      const p = pipeline(ch, map((x: number) => x));
+      await assert.rejects(consume(p), (e) => e === reason, how);
+      assert.ok(ch.closed, `${how}: a Channel source is closed`);
+      const left: number[] = [];
+      for (let r = ch.tryRecv(); r?.ok === true; r = ch.tryRecv()) left.push(r.value);
+      assert.deepEqual(left, [1], `${how}: and keeps what it buffers`);
+      await assert.rejects(p.run(), /already consumed/, `${how}: the pipeline was consumed`);
+      const readable = new Readable({ objectMode: true, read() {} });
+      await assert.rejects(consume(pipeline(readable, map((x: number) => x))), (e) => e === reason, how);
+      assert.ok(readable.destroyed, `${how}: a Readable source is destroyed`);
+      let cancelled: unknown = "no";
+      const web = new ReadableStream<number>({ cancel: (r) => void (cancelled = r) });
+      await assert.rejects(consume(pipeline(web, map((x: number) => x))), (e) => e === reason, how);
+      assert.equal(cancelled, reason, `${how}: a web stream source is cancelled with the reason`);
+      assert.deepEqual(parkedWork(), [], how);
+    }
   });
 
   test("an abort while the consumer waits rejects its next() with the reason, after everything stopped", T, async () => {
