@@ -31,7 +31,7 @@ import { BusyError, ChannelClosedError } from "./errors.js";
 import { ITER, WaitRing, type Parked } from "./waitring.js";
 import { RESOLVED } from "./waitq.js";
 import { unwatchAbort, watchAbort, type Abortable } from "./abort.js";
-import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
+import { checkInteger, checkLimit, checkName, checkOptions, given, signalOf } from "./validate.js";
 import { observe } from "./registry.js";
 import { publishReject, rejectChannel } from "./events.js";
 
@@ -258,10 +258,10 @@ export class Channel<T> implements AsyncIterable<T> {
     checkOptions(options);
     const name = checkName(options?.name);
     this.#name = name ?? `#${nextId++}`;
-    this.maxParkedSends = checkLimit(options?.maxParkedSends ?? Infinity, "options.maxParkedSends", 0);
-    this.maxParkedRecvs = checkLimit(options?.maxParkedRecvs ?? Infinity, "options.maxParkedRecvs", 0);
-    const warnSends = options?.warnParkedSends ?? (this.maxParkedSends === Infinity ? DEFAULT_WARN : Infinity);
-    const warnRecvs = options?.warnParkedRecvs ?? (this.maxParkedRecvs === Infinity ? DEFAULT_WARN : Infinity);
+    this.maxParkedSends = checkLimit(given(options?.maxParkedSends, Infinity), "options.maxParkedSends", 0);
+    this.maxParkedRecvs = checkLimit(given(options?.maxParkedRecvs, Infinity), "options.maxParkedRecvs", 0);
+    const warnSends = given(options?.warnParkedSends, this.maxParkedSends === Infinity ? DEFAULT_WARN : Infinity);
+    const warnRecvs = given(options?.warnParkedRecvs, this.maxParkedRecvs === Infinity ? DEFAULT_WARN : Infinity);
     this.sendq = new WaitRing(this, "send", checkLimit(warnSends, "options.warnParkedSends", 0), "SLUICE_PARKED_SENDS");
     this.recvq = new WaitRing(this, "recv", checkLimit(warnRecvs, "options.warnParkedRecvs", 0), "SLUICE_PARKED_RECVS");
     this.buf = new Array<T | undefined>(Math.min(this.#capacity, INITIAL_RING)).fill(undefined);

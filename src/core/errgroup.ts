@@ -20,7 +20,7 @@
 import { WaitGroup } from "./waitgroup.js";
 import { RESOLVED, WaitQueue, type Waiter } from "./waitq.js";
 import { Abortable, abortPending, unwatchAbort, watchAbort } from "./abort.js";
-import { checkFunction, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
+import { checkFunction, checkLimit, checkName, checkOptions, given, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
 import { observe } from "./registry.js";
 
@@ -125,7 +125,7 @@ export class ErrGroup {
     const parent = signalOf(options);
     const name = checkName(options?.name);
     this.#name = name;
-    this.#limit = checkLimit(options?.limit ?? Infinity, "options.limit", 1);
+    this.#limit = checkLimit(given(options?.limit, Infinity), "options.limit", 1);
     this.#waiters = new WaitQueue(this, "go", 1000, "SLUICE_PARKED_WAITERS");
     if (parent !== undefined) {
       if (parent.aborted) this.#controller.abort(parent.reason);

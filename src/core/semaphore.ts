@@ -17,7 +17,7 @@
 import { BusyError } from "./errors.js";
 import { RESOLVED, WaitQueue, type Waiter } from "./waitq.js";
 import { abortPending, unwatchAbort, watchAbort, type Abortable } from "./abort.js";
-import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "./validate.js";
+import { checkInteger, checkLimit, checkName, checkOptions, given, signalOf } from "./validate.js";
 import type { WaitOptions } from "./channel.js";
 import { observe } from "./registry.js";
 import { publishReject, rejectChannel } from "./events.js";
@@ -94,8 +94,8 @@ export class Semaphore {
     this.#size = checkInteger(size, "size", 1);
     checkOptions(options);
     this.#name = checkName(options?.name);
-    this.#maxWaiters = checkLimit(options?.maxWaiters ?? Infinity, "options.maxWaiters", 0);
-    const warn = options?.warnWaiters ?? (this.#maxWaiters === Infinity ? 1000 : Infinity);
+    this.#maxWaiters = checkLimit(given(options?.maxWaiters, Infinity), "options.maxWaiters", 0);
+    const warn = given(options?.warnWaiters, this.#maxWaiters === Infinity ? 1000 : Infinity);
     this.#waiters = new WaitQueue(this, "acquire", checkLimit(warn, "options.warnWaiters", 0), "SLUICE_PARKED_WAITERS");
     observe("semaphore", this, this.#name !== undefined);
   }

@@ -53,6 +53,15 @@ export function checkDuration(value: unknown, name: string): number {
   return n;
 }
 
+/**
+ * An option's value, or `fallback` when it was left out (`undefined`). `null` is not "left out":
+ * it is passed on, so the option's own check refuses it (a `limit: null` must not silently
+ * mean no limit).
+ */
+export function given<T, D>(value: T | undefined, fallback: D): T | D {
+  return value === undefined ? fallback : value;
+}
+
 /** An options bag: `undefined` or an object. */
 export function checkOptions<T extends object>(value: T | undefined, name = "options"): T | undefined {
   if (value !== undefined && (value === null || typeof value !== "object")) {

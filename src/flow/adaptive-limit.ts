@@ -27,7 +27,7 @@ import type { ConcurrencyLimit, LimitSample } from "./concurrency-limit.js";
 import { Aimd, type AimdOptions } from "./aimd.js";
 import { Gradient2, type Gradient2Options } from "./gradient2.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
-import { checkFunction, checkInteger, checkName, checkOptions } from "../core/validate.js";
+import { checkFunction, checkInteger, checkName, checkOptions, given } from "../core/validate.js";
 import { observe } from "../core/registry.js";
 import { limitChangeChannel, type LimitChangeEvent } from "../core/events.js";
 
@@ -235,7 +235,7 @@ export class AdaptiveLimit implements ConcurrencyLimit {
    */
   constructor(options: AdaptiveLimitOptions = {}) {
     checkOptions(options);
-    const kind = options.algorithm ?? "gradient2";
+    const kind = given(options.algorithm, "gradient2");
     if (kind !== "aimd" && kind !== "gradient2") {
       throw new TypeError(`options.algorithm must be "aimd" or "gradient2", got ${JSON.stringify(kind)}`);
     }

@@ -24,7 +24,7 @@
  */
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { checkClock, type Clock } from "../core/clock.js";
-import { checkDuration, checkFunction, checkInteger, checkName, checkNumber, checkOptions, signalOf } from "../core/validate.js";
+import { checkDuration, checkFunction, checkInteger, checkName, checkNumber, checkOptions, given, signalOf } from "../core/validate.js";
 import { BreakerOpenError } from "./errors.js";
 import { observe } from "../core/registry.js";
 import { breakerStateChannel, publishReject, rejectChannel, type BreakerStateEvent } from "../core/events.js";
@@ -298,13 +298,13 @@ export class CircuitBreaker {
   /** @throws TypeError / RangeError naming the option, for a bad option. */
   constructor(options?: CircuitBreakerOptions) {
     checkOptions(options);
-    const rate = checkNumber(options?.failureRate ?? 0.5, "options.failureRate");
+    const rate = checkNumber(given(options?.failureRate, 0.5), "options.failureRate");
     if (!(rate > 0 && rate <= 1)) throw new RangeError(`options.failureRate must be a number in (0, 1], got ${rate}`);
     this.#failureRate = rate;
-    this.#minimumCalls = checkInteger(options?.minimumCalls ?? 10, "options.minimumCalls", 1);
+    this.#minimumCalls = checkInteger(given(options?.minimumCalls, 10), "options.minimumCalls", 1);
     this.#window = parseWindow(options?.window, this.#minimumCalls);
-    this.#openMs = checkDuration(options?.openMs ?? 30_000, "options.openMs");
-    this.#halfOpenProbes = checkInteger(options?.halfOpenProbes ?? 1, "options.halfOpenProbes", 1);
+    this.#openMs = checkDuration(given(options?.openMs, 30_000), "options.openMs");
+    this.#halfOpenProbes = checkInteger(given(options?.halfOpenProbes, 1), "options.halfOpenProbes", 1);
     this.#isFailure = options?.isFailure === undefined ? undefined : checkFunction(options.isFailure, "options.isFailure");
     this.#clock = checkClock(options?.clock);
     this.#name = checkName(options?.name);

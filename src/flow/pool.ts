@@ -28,7 +28,7 @@ import { RESOLVED, WaitQueue, parkUntilWoken, wakeAll, type Waiter, type WakeQue
 import { Abortable, abortPending, unwatchAbort, watchAbort } from "../core/abort.js";
 import { BusyError } from "../core/errors.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
-import { checkDuration, checkFunction, checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
+import { checkDuration, checkFunction, checkInteger, checkLimit, checkName, checkOptions, given, signalOf } from "../core/validate.js";
 import type { WaitOptions } from "../core/channel.js";
 import { observe } from "../core/registry.js";
 import { dropChannel, publishDrop, publishReject, rejectChannel } from "../core/events.js";
@@ -313,18 +313,18 @@ export class Pool implements AsyncDisposable {
       this.#current = min;
     }
     if (options.queue === Infinity) throw new RangeError("options.queue must be a non-negative safe integer, got Infinity: sluice has no unbounded queue");
-    this.#queueSize = checkInteger(options.queue ?? 0, "options.queue", 0);
-    const overflow = options.overflow ?? "block";
+    this.#queueSize = checkInteger(given(options.queue, 0), "options.queue", 0);
+    const overflow = given(options.overflow, "block");
     if (overflow !== "block" && overflow !== "reject" && overflow !== "drop-oldest") {
       throw new TypeError(`options.overflow must be "block", "reject" or "drop-oldest", got ${JSON.stringify(overflow)}`);
     }
     this.#overflow = overflow;
-    this.#maxWaiting = checkLimit(options.maxWaiting ?? Infinity, "options.maxWaiting", 0);
-    const warn = options.warnWaiting ?? (this.#maxWaiting === Infinity ? 1000 : Infinity);
+    this.#maxWaiting = checkLimit(given(options.maxWaiting, Infinity), "options.maxWaiting", 0);
+    const warn = given(options.warnWaiting, this.#maxWaiting === Infinity ? 1000 : Infinity);
     this.#clock = checkClock(options.clock);
     this.#timeAll = this.#clock !== systemClock;
     this.#now = this.#timeAll ? () => this.#clock.now() : perfNow;
-    this.#idleMs = checkDuration(options.idleMs ?? 10_000, "options.idleMs");
+    this.#idleMs = checkDuration(given(options.idleMs, 10_000), "options.idleMs");
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
     [this.#highWater, this.#lowWater] = checkWatermarks(options, this.#queueSize);
     this.#onHighWater = options.onHighWater === undefined ? undefined : checkFunction(options.onHighWater, "options.onHighWater");
@@ -535,7 +535,7 @@ export class Pool implements AsyncDisposable {
     checkFunction(fn, "fn");
     checkOptions(options);
     const signal = signalOf(options);
-    const ordered = options?.ordered ?? true;
+    const ordered = given(options?.ordered, true);
     if (typeof ordered !== "boolean") throw new TypeError("options.ordered must be a boolean");
     return new PoolMap<I, Awaited<R>>(this, source, fn as (item: I, signal: AbortSignal) => unknown, ordered, signal, this.#signal);
   }
@@ -1085,7 +1085,7 @@ function checkWatermarks(o: PoolOptions, queue: number): [number, number] {
   }
   const high = checkInteger(o.highWater, "options.highWater", 1);
   if (high > queue) throw new RangeError(`options.highWater (${high}) must be <= options.queue (${queue})`);
-  const low = checkInteger(o.lowWater ?? Math.floor(high / 2), "options.lowWater", 0);
+  const low = checkInteger(given(o.lowWater, Math.floor(high / 2)), "options.lowWater", 0);
   if (low >= high) throw new RangeError(`options.lowWater (${low}) must be < options.highWater (${high})`);
   return [high, low];
 }

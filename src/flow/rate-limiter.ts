@@ -34,7 +34,7 @@ import { BusyError } from "../core/errors.js";
 import { Waiter, WaitQueue } from "../core/waitq.js";
 import { unwatchAbort, watchAbort } from "../core/abort.js";
 import { checkClock, type Clock } from "../core/clock.js";
-import { checkInteger, checkLimit, checkName, checkNumber, checkOptions, signalOf } from "../core/validate.js";
+import { checkInteger, checkLimit, checkName, checkNumber, checkOptions, given, signalOf } from "../core/validate.js";
 import type { Boundary } from "../core/diagnostics.js";
 import { observe } from "../core/registry.js";
 import { publishReject, rejectChannel } from "../core/events.js";
@@ -461,8 +461,8 @@ export function readLimiterOptions(options: RateLimiterOptions): {
   const burst = checkInteger(options.burst, "options.burst", 0);
   const clock = checkClock(options.clock);
   const name = checkName(options.name);
-  const maxWaiters = checkLimit(options.maxWaiters ?? Infinity, "options.maxWaiters", 0);
-  const warnWaiters = checkLimit(options.warnWaiters ?? (maxWaiters === Infinity ? 1000 : Infinity), "options.warnWaiters", 0);
+  const maxWaiters = checkLimit(given(options.maxWaiters, Infinity), "options.maxWaiters", 0);
+  const warnWaiters = checkLimit(given(options.warnWaiters, maxWaiters === Infinity ? 1000 : Infinity), "options.warnWaiters", 0);
   return { rate, burst, clock, name, maxWaiters, warnWaiters };
 }
 

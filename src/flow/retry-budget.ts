@@ -17,7 +17,7 @@
  *    (nothing expires early, nothing is counted twice).
  */
 import { checkClock, type Clock } from "../core/clock.js";
-import { checkName, checkNumber, checkOptions } from "../core/validate.js";
+import { checkName, checkNumber, checkOptions, given } from "../core/validate.js";
 import { observe } from "../core/registry.js";
 import { publishReject, rejectChannel } from "../core/events.js";
 
@@ -116,9 +116,9 @@ export class RetryBudget implements RetryBudgetLike {
    */
   constructor(options?: RetryBudgetOptions) {
     checkOptions(options);
-    this.#ratio = finiteAtLeast(options?.ratio ?? 0.1, "options.ratio", 0, false);
-    const minPerSecond = finiteAtLeast(options?.minPerSecond ?? 10, "options.minPerSecond", 0, false);
-    const windowMs = finiteAtLeast(options?.windowMs ?? 10_000, "options.windowMs", 0, true);
+    this.#ratio = finiteAtLeast(given(options?.ratio, 0.1), "options.ratio", 0, false);
+    const minPerSecond = finiteAtLeast(given(options?.minPerSecond, 10), "options.minPerSecond", 0, false);
+    const windowMs = finiteAtLeast(given(options?.windowMs, 10_000), "options.windowMs", 0, true);
     this.#clock = checkClock(options?.clock);
     this.#name = checkName(options?.name);
     this.#reserve = (minPerSecond * windowMs) / 1000;

@@ -18,7 +18,7 @@
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { checkClock, type Clock } from "../core/clock.js";
 import { BusyError, ChannelClosedError } from "../core/errors.js";
-import { checkDuration, checkFunction, checkLimit, checkOptions, checkSignal } from "../core/validate.js";
+import { checkDuration, checkFunction, checkLimit, checkOptions, checkSignal, given } from "../core/validate.js";
 import { BreakerOpenError } from "./errors.js";
 import type { RetryBudgetLike } from "./retry-budget.js";
 
@@ -104,18 +104,18 @@ interface Plan {
 }
 
 function plan(options: RetryOptions | undefined): Plan {
-  const attempts = checkLimit(options?.attempts ?? 3, "options.attempts", 1);
-  const baseMs = checkDuration(options?.baseMs ?? 100, "options.baseMs");
-  const maxMs = checkDuration(options?.maxMs ?? 10_000, "options.maxMs");
+  const attempts = checkLimit(given(options?.attempts, 3), "options.attempts", 1);
+  const baseMs = checkDuration(given(options?.baseMs, 100), "options.baseMs");
+  const maxMs = checkDuration(given(options?.maxMs, 10_000), "options.maxMs");
   if (maxMs < baseMs) {
     throw new RangeError(`options.maxMs (${maxMs}) must be >= options.baseMs (${baseMs})`);
   }
-  const jitter = options?.jitter ?? "full";
+  const jitter = given(options?.jitter, "full");
   if (typeof jitter !== "string") throw new TypeError(`options.jitter must be a string, got ${typeof jitter}`);
   if (!JITTERS.includes(jitter)) {
     throw new RangeError(`options.jitter must be "full", "equal" or "none", got ${JSON.stringify(jitter)}`);
   }
-  const retryIf = checkFunction(options?.retryIf ?? defaultRetryIf, "options.retryIf");
+  const retryIf = checkFunction(given(options?.retryIf, defaultRetryIf), "options.retryIf");
   const budget = options?.budget;
   if (budget !== undefined) {
     const b = budget as Partial<RetryBudgetLike> | null;
@@ -124,7 +124,7 @@ function plan(options: RetryOptions | undefined): Plan {
     }
   }
   const clock = checkClock(options?.clock);
-  const random = checkFunction(options?.random ?? Math.random, "options.random");
+  const random = checkFunction(given(options?.random, Math.random), "options.random");
   const onRetry = options?.onRetry === undefined ? undefined : checkFunction(options.onRetry, "options.onRetry");
   return { attempts, baseMs, maxMs, jitter, retryIf, budget, clock, random, onRetry };
 }

@@ -27,7 +27,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { channel as diagnosticsChannel } from "node:diagnostics_channel";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { observe } from "../core/registry.js";
-import { checkDuration, checkFunction, checkInteger, checkName, checkNumber, checkOptions, checkSignal } from "../core/validate.js";
+import { checkDuration, checkFunction, checkInteger, checkName, checkNumber, checkOptions, checkSignal, given } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit, type LimitSample } from "../flow/concurrency-limit.js";
 import type { KeyedRateLimiter } from "../flow/keyed-rate-limiter.js";
 import { Summary, type SummarySnapshot } from "../flow/summary.js";
@@ -396,8 +396,8 @@ export class Admission {
     this.#adaptive = typeof c === "number" ? null : c;
     this.#fixed = typeof c === "number" ? c : 0;
     if (options.queue === Infinity) throw new RangeError("options.queue must be a non-negative safe integer, got Infinity: sluice has no unbounded queue");
-    this.#queueSize = checkInteger(options.queue ?? 0, "options.queue", 0);
-    const order = options.order ?? "fifo";
+    this.#queueSize = checkInteger(given(options.queue, 0), "options.queue", 0);
+    const order = given(options.order, "fifo");
     if (order !== "fifo" && order !== "lifo") throw new TypeError(`options.order must be "fifo" or "lifo", got ${JSON.stringify(order)}`);
     this.#lifo = order === "lifo";
     this.#queueTimeoutMs = options.queueTimeoutMs === undefined ? Infinity : checkDuration(options.queueTimeoutMs, "options.queueTimeoutMs");
@@ -410,7 +410,7 @@ export class Admission {
       if (!Number.isFinite(ra) || ra < 1) throw new RangeError(`options.retryAfter must be a finite number of seconds >= 1 or a function, got ${ra}`);
       this.#retryAfter = ra;
     }
-    const jitter = checkNumber(options.retryAfterJitter ?? 0.5, "options.retryAfterJitter");
+    const jitter = checkNumber(given(options.retryAfterJitter, 0.5), "options.retryAfterJitter");
     if (!(jitter >= 0 && jitter <= 10)) throw new RangeError(`options.retryAfterJitter must be a number in [0, 10], got ${jitter}`);
     this.#jitter = jitter;
     const quota = options.quota;
@@ -427,11 +427,11 @@ export class Admission {
       throw new TypeError(`options.rateLimitHeaders must be a boolean, got ${typeof options.rateLimitHeaders}`);
     }
     this.#rateHeaders = options.rateLimitHeaders === true && quota !== undefined;
-    this.#maxDrain = checkInteger(options.maxDrainBytes ?? 65_536, "options.maxDrainBytes", 0);
+    this.#maxDrain = checkInteger(given(options.maxDrainBytes, 65_536), "options.maxDrainBytes", 0);
     this.#clock = checkClock(options.clock);
     this.#timeAll = this.#clock !== systemClock;
     this.#now = this.#timeAll ? () => this.#clock.now() : perfNow;
-    this.#random = checkFunction(options.random ?? Math.random, "options.random");
+    this.#random = checkFunction(given(options.random, Math.random), "options.random");
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
     if (this.#adaptive !== null) this.#adaptive.subscribe(() => this.#pump());
     observe("admission", this, this.#name !== undefined);

@@ -14,7 +14,7 @@
  *    response that is returned is untouched.
  */
 import { BusyError } from "../core/errors.js";
-import { checkFunction, checkNumber } from "../core/validate.js";
+import { checkFunction, checkNumber, given } from "../core/validate.js";
 import { defaultRetryIf, retry, type Jitter, type RetryEvent } from "../flow/retry.js";
 import type { RetryBudgetLike } from "../flow/retry-budget.js";
 import type { Clock } from "../core/clock.js";
@@ -94,12 +94,12 @@ export async function fetchWithRetry(
   init?: RequestInit,
   options?: FetchWithRetryOptions,
 ): Promise<Response> {
-  const f = checkFunction(options?.fetch ?? globalThis.fetch, "options.fetch");
-  const retryOn = options?.retryOn ?? [429, 503];
+  const f = checkFunction(given(options?.fetch, globalThis.fetch), "options.fetch");
+  const retryOn = given(options?.retryOn, [429, 503]);
   if (!Array.isArray(retryOn)) throw new TypeError("options.retryOn must be an array of status codes");
-  const extra = checkNumber(options?.retryAfterJitter ?? 0.2, "options.retryAfterJitter");
+  const extra = checkNumber(given(options?.retryAfterJitter, 0.2), "options.retryAfterJitter");
   if (!(extra >= 0 && extra <= 10)) throw new RangeError(`options.retryAfterJitter must be a number in [0, 10], got ${extra}`);
-  const random = checkFunction(options?.random ?? Math.random, "options.random");
+  const random = checkFunction(given(options?.random, Math.random), "options.random");
   const streamed = init?.body instanceof ReadableStream;
   const idempotent = IDEMPOTENT.has(methodOf(input, init));
   const signal = init?.signal ?? undefined;
@@ -114,7 +114,7 @@ export async function fetchWithRetry(
         throw new RetryableResponseError(res, hint === undefined ? undefined : hint * (1 + extra * random()));
       },
       {
-        attempts: streamed ? 1 : (options?.attempts ?? 3),
+        attempts: streamed ? 1 : given(options?.attempts, 3),
         baseMs: options?.baseMs,
         maxMs: options?.maxMs,
         jitter: options?.jitter,

@@ -19,6 +19,7 @@ import { readFileSync } from "node:fs";
 import { snapshot, type SnapshotEntry } from "./snapshot.js";
 import { History, type Frame } from "./history.js";
 import { dashboardPage } from "./dashboard-page.js";
+import { given } from "../core/validate.js";
 
 /** Options of `createDashboard` and `serveDashboard`. */
 export interface DashboardOptions {
@@ -121,8 +122,8 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
   if (options.source !== undefined && typeof options.source !== "function") {
     throw new TypeError("options.source must be a function");
   }
-  const source = options.source ?? snapshot;
-  const title = options.title ?? "sluice dashboard";
+  const source = given(options.source, snapshot);
+  const title = given(options.title, "sluice dashboard");
   if (typeof title !== "string") throw new TypeError("options.title must be a string");
   const maxFrames = Math.max(2, Math.ceil((historySeconds * 1000) / intervalMs));
   const { js, css } = uplotAssets();
@@ -243,11 +244,11 @@ export function createDashboard(options: DashboardOptions = {}): Dashboard {
  */
 export async function serveDashboard(options: ServeDashboardOptions = {}): Promise<ServedDashboard> {
   if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
-  const port = options.port ?? 0;
+  const port = given(options.port, 0);
   if (typeof port !== "number" || !Number.isSafeInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`options.port must be an integer from 0 to 65535, got ${String(port)}`);
   }
-  const host = options.host ?? "127.0.0.1";
+  const host = given(options.host, "127.0.0.1");
   if (typeof host !== "string") throw new TypeError("options.host must be a string");
   const dashboard = createDashboard(options);
   const server = http.createServer((req, res) => dashboard.handler(req, res));

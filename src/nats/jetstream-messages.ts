@@ -15,7 +15,7 @@
  *    message it holds.
  */
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
-import { checkInteger, checkOptions, checkSignal } from "../core/validate.js";
+import { checkInteger, checkOptions, checkSignal, given } from "../core/validate.js";
 import { isFatal, missingConsumer } from "./fatal.js";
 import { closeWhenQuiet, type QuietCloser } from "./fetch-end.js";
 
@@ -52,8 +52,8 @@ export async function* jetStreamMessages(consumer: Consumer, options?: JetStream
     throw new TypeError("consumer must be a JetStream pull Consumer (js.consumers.get(stream, name))");
   }
   checkOptions(options);
-  const batch = checkInteger(options?.batch ?? 16, "options.batch", 1);
-  const expires = checkInteger(options?.expiresMs ?? 5000, "options.expiresMs", 1000);
+  const batch = checkInteger(given(options?.batch, 16), "options.batch", 1);
+  const expires = checkInteger(given(options?.expiresMs, 5000), "options.expiresMs", 1000);
   const signal = checkSignal(options?.signal);
   const aborted = (): boolean => signal?.aborted === true;
   while (!aborted()) {

@@ -20,7 +20,7 @@ import type { MsgHdrs } from "@nats-io/transport-node";
 import { Semaphore } from "../core/semaphore.js";
 import { BusyError } from "../core/errors.js";
 import { observe } from "../core/registry.js";
-import { checkDuration, checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
+import { checkDuration, checkInteger, checkLimit, checkName, checkOptions, given, signalOf } from "../core/validate.js";
 
 /** The largest timer delay Node accepts (ms). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -135,12 +135,12 @@ export class JetStreamSink {
     checkOptions(options);
     this.#js = js;
     this.#name = checkName(options?.name) ?? "jetstream-sink";
-    this.#maxInFlight = checkInteger(options?.maxInFlight ?? 256, "options.maxInFlight", 1);
-    const timeoutMs = checkInteger(options?.timeoutMs ?? 5000, "options.timeoutMs", 1);
+    this.#maxInFlight = checkInteger(given(options?.maxInFlight, 256), "options.maxInFlight", 1);
+    const timeoutMs = checkInteger(given(options?.timeoutMs, 5000), "options.timeoutMs", 1);
     if (timeoutMs > MAX_TIMEOUT_MS) throw new RangeError(`options.timeoutMs must be at most 2^31-1, got ${timeoutMs}`);
     this.#timeoutMs = timeoutMs;
-    this.#maxWaiting = checkLimit(options?.maxWaiting ?? 1000, "options.maxWaiting", 0);
-    this.#retryAfterMs = checkDuration(options?.retryAfterMs ?? 1000, "options.retryAfterMs");
+    this.#maxWaiting = checkLimit(given(options?.maxWaiting, 1000), "options.maxWaiting", 0);
+    this.#retryAfterMs = checkDuration(given(options?.retryAfterMs, 1000), "options.retryAfterMs");
     this.#slots = new Semaphore(this.#maxInFlight);
     observe("jetstream-sink", this, options?.name !== undefined);
   }

@@ -36,7 +36,7 @@ import { PoolClosedError } from "../flow/errors.js";
 import { observe } from "../core/registry.js";
 import { isFatal, missingConsumer } from "./fatal.js";
 import { closeWhenQuiet, type FetchIter, type QuietCloser } from "./fetch-end.js";
-import { checkDuration, checkFunction, checkInteger, checkName, checkOptions, checkSignal } from "../core/validate.js";
+import { checkDuration, checkFunction, checkInteger, checkName, checkOptions, checkSignal, given } from "../core/validate.js";
 
 /** How the delay of a `nak` grows with the delivery count (as `retry`'s backoff does). */
 export interface NakBackoff {
@@ -228,20 +228,20 @@ class JetStreamSource {
       throw new TypeError("options.deadLetterClient must be a JetStream client (jetstream(nc))");
     }
     this.#deadLetterClient = client;
-    this.#retryIf = checkFunction(options.retryIf ?? defaultRetryIf, "options.retryIf");
+    this.#retryIf = checkFunction(given(options.retryIf, defaultRetryIf), "options.retryIf");
     const backoff = checkOptions(options.backoff, "options.backoff");
-    this.#baseMs = checkDuration(backoff?.baseMs ?? 100, "options.backoff.baseMs");
-    this.#maxMs = checkDuration(backoff?.maxMs ?? 10_000, "options.backoff.maxMs");
+    this.#baseMs = checkDuration(given(backoff?.baseMs, 100), "options.backoff.baseMs");
+    this.#maxMs = checkDuration(given(backoff?.maxMs, 10_000), "options.backoff.maxMs");
     if (this.#maxMs < this.#baseMs) throw new RangeError(`options.backoff.maxMs (${this.#maxMs}) must be >= options.backoff.baseMs (${this.#baseMs})`);
-    const jitter = backoff?.jitter ?? "full";
+    const jitter = given(backoff?.jitter, "full");
     if (jitter !== "full" && jitter !== "equal" && jitter !== "none") {
       throw new RangeError(`options.backoff.jitter must be "full", "equal" or "none", got ${JSON.stringify(jitter)}`);
     }
     this.#jitter = jitter;
-    this.#random = checkFunction(options.random ?? Math.random, "options.random");
-    this.#expiresMs = checkInteger(options.expiresMs ?? 5000, "options.expiresMs", 1000);
-    this.#maxFetches = checkInteger(options.maxFetches ?? 2, "options.maxFetches", 1);
-    const confirm = options.confirmAcks ?? false;
+    this.#random = checkFunction(given(options.random, Math.random), "options.random");
+    this.#expiresMs = checkInteger(given(options.expiresMs, 5000), "options.expiresMs", 1000);
+    this.#maxFetches = checkInteger(given(options.maxFetches, 2), "options.maxFetches", 1);
+    const confirm = given(options.confirmAcks, false);
     if (typeof confirm !== "boolean") throw new TypeError("options.confirmAcks must be a boolean");
     this.#confirmAcks = confirm;
     if (options.workingMs !== undefined) checkInteger(options.workingMs, "options.workingMs", 1);
@@ -253,13 +253,13 @@ class JetStreamSource {
   configure(info: ConsumerInfo): void {
     const serverMax = info.config.max_deliver ?? -1;
     const limit = serverMax > 0 ? serverMax : Infinity;
-    const maxDeliver = this.#options.maxDeliver ?? (limit === Infinity ? 5 : limit);
+    const maxDeliver = given(this.#options.maxDeliver, limit === Infinity ? 5 : limit);
     if (maxDeliver > limit) {
       throw new RangeError(`options.maxDeliver (${maxDeliver}) must be at most the consumer's max_deliver (${limit})`);
     }
     this.#maxDeliver = maxDeliver;
     const ackWaitMs = (info.config.ack_wait ?? 30e9) / 1e6;
-    this.#workingMs = this.#options.workingMs ?? Math.max(1, Math.floor(ackWaitMs / 2));
+    this.#workingMs = given(this.#options.workingMs, Math.max(1, Math.floor(ackWaitMs / 2)));
   }
 
   get name(): string {

@@ -17,7 +17,7 @@ import { Channel } from "../core/channel.js";
 import { RESOLVED } from "../core/waitq.js";
 import { BusyError, ChannelClosedError } from "../core/errors.js";
 import { observe } from "../core/registry.js";
-import { checkInteger, checkLimit, checkName, checkOptions, signalOf } from "../core/validate.js";
+import { checkInteger, checkLimit, checkName, checkOptions, given, signalOf } from "../core/validate.js";
 import { LaggedError } from "./errors.js";
 import { DEFAULT_BUFFER } from "./stage.js";
 
@@ -236,8 +236,8 @@ export class Broadcast<T> {
   constructor(options?: BroadcastOptions) {
     checkOptions(options);
     this.#name = checkName(options?.name);
-    this.#max = checkLimit(options?.maxSubscribers ?? Infinity, "options.maxSubscribers", 1);
-    this.#warnAt = checkLimit(options?.warnSubscribers ?? (this.#max === Infinity ? DEFAULT_WARN : Infinity), "options.warnSubscribers", 0);
+    this.#max = checkLimit(given(options?.maxSubscribers, Infinity), "options.maxSubscribers", 1);
+    this.#warnAt = checkLimit(given(options?.warnSubscribers, this.#max === Infinity ? DEFAULT_WARN : Infinity), "options.warnSubscribers", 0);
     observe("broadcast", this, this.#name !== undefined);
   }
 
@@ -279,9 +279,9 @@ export class Broadcast<T> {
    */
   subscribe(options?: SubscribeOptions): Subscription<T> {
     const signal = signalOf(options);
-    const policy = options?.policy ?? "block";
+    const policy = given(options?.policy, "block");
     if (!POLICIES.includes(policy)) throw new RangeError(`options.policy must be one of ${POLICIES.join(", ")}, got ${JSON.stringify(policy)}`);
-    const buffer = checkInteger(options?.buffer ?? DEFAULT_BUFFER, "options.buffer", policy === "drop-oldest" ? 1 : 0);
+    const buffer = checkInteger(given(options?.buffer, DEFAULT_BUFFER), "options.buffer", policy === "drop-oldest" ? 1 : 0);
     if (this.#closed) throw new ChannelClosedError(`subscribe to closed ${this.#describe()}`);
     if (this.#subs.size >= this.#max) {
       throw new BusyError(`${this.#describe()} has ${this.#max} subscribers (maxSubscribers)`);

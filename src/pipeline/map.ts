@@ -10,7 +10,7 @@
  */
 import { Channel, NOTHING, type RecvResult } from "../core/channel.js";
 import { ChannelClosedError } from "../core/errors.js";
-import { checkFunction, checkInteger } from "../core/validate.js";
+import { checkFunction, checkInteger, given } from "../core/validate.js";
 import { isConcurrencyLimit, type ConcurrencyLimit } from "../flow/concurrency-limit.js";
 import { Pool } from "../flow/pool.js";
 import { InputIterator } from "./input.js";
@@ -114,9 +114,9 @@ class MapStage<I, O> extends Stage<I, O> {
   constructor(fn: (item: I, signal: AbortSignal) => O | PromiseLike<O>, options: MapStageOptions<I> | undefined) {
     super("map", options);
     this.fn = checkFunction(fn, "fn");
-    const c = options?.concurrency ?? 1;
+    const c = given(options?.concurrency, 1);
     this.concurrency = isConcurrencyLimit(c) ? c : checkInteger(c, "options.concurrency", 1);
-    const ordered = options?.ordered ?? true;
+    const ordered = given(options?.ordered, true);
     if (typeof ordered !== "boolean") throw new TypeError(`options.ordered must be a boolean, got ${typeof ordered}`);
     this.ordered = ordered;
     this.deadLetter = checkDeadLetter<I>(options?.deadLetter);

@@ -5,7 +5,7 @@
  */
 import { Readable, Writable } from "node:stream";
 import { Channel } from "../core/channel.js";
-import { checkInteger, checkOptions } from "../core/validate.js";
+import { checkInteger, checkOptions, given } from "../core/validate.js";
 import { pullerOf, type Source } from "./source.js";
 
 /** Options of `toReadable`. */
@@ -27,7 +27,7 @@ export interface ToReadableOptions {
  */
 export function toReadable<T>(source: Source<T>, options?: ToReadableOptions): Readable {
   checkOptions(options);
-  const highWaterMark = checkInteger(options?.highWaterMark ?? 1, "options.highWaterMark", 0);
+  const highWaterMark = checkInteger(given(options?.highWaterMark, 1), "options.highWaterMark", 0);
   const puller = pullerOf(source);
   let pulling = false;
   return new Readable({

@@ -3,7 +3,7 @@
  * same key keep their order and are handled by one consumer.
  */
 import { Channel } from "../core/channel.js";
-import { checkFunction, checkInteger, checkOptions } from "../core/validate.js";
+import { checkFunction, checkInteger, checkOptions, given } from "../core/validate.js";
 import { Group, GroupIterator, iterableOnce, type AbortableIterable } from "./group.js";
 import { openSource, type Source } from "./source.js";
 import { DEFAULT_BUFFER, isThenable } from "./stage.js";
@@ -109,7 +109,7 @@ export function partition<T>(source: Source<T>, keyOf: (item: T) => unknown, n: 
   checkFunction(keyOf, "keyOf");
   checkInteger(n, "n", 1);
   checkOptions(options);
-  const buffer = checkInteger(options?.buffer ?? DEFAULT_BUFFER, "options.buffer", 0);
+  const buffer = checkInteger(given(options?.buffer, DEFAULT_BUFFER), "options.buffer", 0);
   const p = new Partition(source, keyOf, n, buffer);
   return Array.from({ length: n }, (_, i) => p.lane(i));
 }

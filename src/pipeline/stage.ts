@@ -15,7 +15,7 @@
  */
 import type { Channel, RecvResult } from "../core/channel.js";
 import { defaultClock, systemClock, type Clock } from "../core/clock.js";
-import { checkInteger, checkName, checkOptions } from "../core/validate.js";
+import { checkInteger, checkName, checkOptions, given } from "../core/validate.js";
 
 /** The default capacity of the channel after each stage. */
 export const DEFAULT_BUFFER = 16;
@@ -292,7 +292,7 @@ export abstract class Stage<I, O> {
     checkOptions(options);
     this.kind = kind;
     this.name = checkName(options?.name);
-    this.buffer = checkInteger(options?.buffer ?? DEFAULT_BUFFER, "options.buffer", 0);
+    this.buffer = checkInteger(given(options?.buffer, DEFAULT_BUFFER), "options.buffer", 0);
   }
 
   /** @internal Runs the stage until its input ends (resolves) or it fails or the run aborts (rejects). */

@@ -5,7 +5,7 @@
  */
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { Channel } from "../core/channel.js";
-import { checkInteger, checkOptions, signalOf } from "../core/validate.js";
+import { checkInteger, checkOptions, given, signalOf } from "../core/validate.js";
 import { pullerOf, type Source } from "./source.js";
 
 /** Options of `toReadableStream`. */
@@ -25,7 +25,7 @@ export interface ToReadableStreamOptions {
  */
 export function toReadableStream<T>(source: Source<T>, options?: ToReadableStreamOptions): ReadableStream<T> {
   checkOptions(options);
-  const highWaterMark = checkInteger(options?.highWaterMark ?? 0, "options.highWaterMark", 0);
+  const highWaterMark = checkInteger(given(options?.highWaterMark, 0), "options.highWaterMark", 0);
   const puller = pullerOf(source);
   return new ReadableStream<T>(
     {

@@ -19,7 +19,7 @@ import type { Redis } from "ioredis";
 import { BusyError } from "../core/errors.js";
 import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { observe } from "../core/registry.js";
-import { checkDuration, checkInteger, checkName, checkOptions, signalOf } from "../core/validate.js";
+import { checkDuration, checkInteger, checkName, checkOptions, given, signalOf } from "../core/validate.js";
 import { BOUNDED_ADD } from "./scripts.js";
 import { checkRedisClient, isOutage } from "./client.js";
 
@@ -92,7 +92,7 @@ export class RedisStreamSink {
     this.#stream = options.stream;
     if (options.maxLength === Infinity) throw new RangeError("options.maxLength must be a positive safe integer, got Infinity: an unbounded stream is what this sink exists to prevent");
     this.#maxLength = checkInteger(options.maxLength, "options.maxLength", 1);
-    this.#retryAfterMs = checkDuration(options.retryAfterMs ?? 200, "options.retryAfterMs");
+    this.#retryAfterMs = checkDuration(given(options.retryAfterMs, 200), "options.retryAfterMs");
     this.#name = checkName(options.name);
     observe("redis-stream-sink", this, this.#name !== undefined);
   }

@@ -33,7 +33,7 @@
  */
 import type { Redis, RedisOptions } from "ioredis";
 import { BusyError } from "../core/errors.js";
-import { checkFunction, checkInteger, checkLimit, checkName, checkOptions, checkSignal } from "../core/validate.js";
+import { checkFunction, checkInteger, checkLimit, checkName, checkOptions, checkSignal, given } from "../core/validate.js";
 import { observe } from "../core/registry.js";
 import { Pool } from "../flow/pool.js";
 import { PoolClosedError } from "../flow/errors.js";
@@ -240,8 +240,8 @@ class RedisStreamSource {
     const signal = checkSignal(options.signal);
     if (signal === undefined) throw new TypeError("options.signal is required: an AbortSignal that stops the source");
     this.#signal = signal;
-    this.#claimIdleMs = checkInteger(options.claimIdleMs ?? 30_000, "options.claimIdleMs", 1);
-    this.#maxDeliveries = checkLimit(options.maxDeliveries ?? Infinity, "options.maxDeliveries", 1);
+    this.#claimIdleMs = checkInteger(given(options.claimIdleMs, 30_000), "options.claimIdleMs", 1);
+    this.#maxDeliveries = checkLimit(given(options.maxDeliveries, Infinity), "options.maxDeliveries", 1);
     const dead = options.deadLetterStream;
     if (dead !== undefined) checkKey(dead, "options.deadLetterStream");
     if (dead === this.#stream) throw new RangeError("options.deadLetterStream must differ from options.stream");
@@ -252,8 +252,8 @@ class RedisStreamSource {
       throw new TypeError("options.deadLetterStream needs a finite options.maxDeliveries (without one nothing is ever dead-lettered)");
     }
     this.#deadKey = dead ?? this.#stream;
-    this.#blockMs = checkInteger(options.blockMs ?? 1000, "options.blockMs", 1);
-    const create = options.createGroup ?? true;
+    this.#blockMs = checkInteger(given(options.blockMs, 1000), "options.blockMs", 1);
+    const create = given(options.createGroup, true);
     if (typeof create !== "boolean") throw new TypeError("options.createGroup must be a boolean");
     this.#createGroup = create;
     this.#onError = options.onError === undefined ? undefined : checkFunction(options.onError, "options.onError");
