@@ -37,7 +37,7 @@ import { Abortable, unwatchAbort, watchAbort } from "../core/abort.js";
 import { recordStack, register, tracing, type ParkedQueue } from "../core/diagnostics.js";
 import { checkClock, systemClock, type Clock } from "../core/clock.js";
 import { observe } from "../core/registry.js";
-import { checkName, checkOptions, signalOf } from "../core/validate.js";
+import { checkInteger, checkName, checkOptions, given, signalOf } from "../core/validate.js";
 import { FunctionStage, type StageFunction } from "./function-stage.js";
 import { openSource, type OpenSource, type Source } from "./source.js";
 import { DEFAULT_BUFFER, Meter, SKIP, Stage, StageCounters, StageState, hasRoom, isThenable, reader, runClock, type StageRun, type StageStats } from "./stage.js";
@@ -381,7 +381,8 @@ class PipelineIterator<T> implements AsyncIterableIterator<T> {
         this.#ex = this.p.start(this.signal);
       } catch (e) {
         this.#done = true;
-        return Promise.reject(e);
+        // An aborted signal wins over "already consumed", as in run().
+        return Promise.reject(this.signal?.aborted === true ? this.signal.reason : e);
       }
     }
     return this.#ex.next();
@@ -431,9 +432,7 @@ export class Pipeline<T> implements AsyncIterable<T> {
     checkOptions(options);
     this.#name = checkName(options?.name);
     this.clock = options?.clock === undefined ? undefined : checkClock(options.clock);
-    const sb = options?.sourceBuffer ?? DEFAULT_BUFFER;
-    if (!Number.isSafeInteger(sb) || sb < 0) throw new RangeError(`options.sourceBuffer must be a non-negative safe integer, got ${String(sb)}`);
-    this.sourceBuffer = sb;
+    this.sourceBuffer = checkInteger(given(options?.sourceBuffer, DEFAULT_BUFFER), "options.sourceBuffer", 0);
     // Fails at once for a source of no known kind (nothing is read until the run).
     checkSource(source);
     this.source = source;
@@ -509,8 +508,10 @@ export class Pipeline<T> implements AsyncIterable<T> {
    */
   async run(options?: RunOptions): Promise<PipelineStats> {
     const signal = signalOf(options);
-    // An aborted signal is an abort like any other: nothing runs, the source is closed, the
-    // pipeline is consumed, and the run rejects with the reason (as `values({ signal })` does).
+    // An aborted signal wins over every other outcome, "already consumed" included; on a
+    // pipeline not yet consumed it is an abort like any other (as with `values({ signal })`):
+    // nothing runs, the source is closed, the pipeline is consumed, the run rejects with the reason.
+    if (signal?.aborted && this.#consumed) throw signal.reason;
     const ex = this.start(signal, true);
     const out = ex.output; // stays empty: closed when the last stage ends, or at an abort
     for (;;) {

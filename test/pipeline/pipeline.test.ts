@@ -231,6 +231,7 @@ describe("pipeline: failure, abort, stop", () => {
       for (let r = ch.tryRecv(); r?.ok === true; r = ch.tryRecv()) left.push(r.value);
       assert.deepEqual(left, [1], `${how}: and keeps what it buffers`);
       await assert.rejects(p.run(), /already consumed/, `${how}: the pipeline was consumed`);
+      await assert.rejects(consume(p), (e) => e === reason, `${how}: consumed, an aborted signal still wins`);
       const readable = new Readable({ objectMode: true, read() {} });
       await assert.rejects(consume(pipeline(readable, map((x: number) => x))), (e) => e === reason, how);
       assert.ok(readable.destroyed, `${how}: a Readable source is destroyed`);
