@@ -377,12 +377,16 @@ class PipelineIterator<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.#done) return Promise.resolve(DONE);
     if (this.#ex === null) {
+      if (this.signal?.aborted === true) {
+        // As in run(): the aborted signal wins, and nothing is started, read or closed.
+        this.#done = true;
+        return Promise.reject(this.signal.reason);
+      }
       try {
         this.#ex = this.p.start(this.signal);
       } catch (e) {
         this.#done = true;
-        // An aborted signal wins over "already consumed", as in run().
-        return Promise.reject(this.signal?.aborted === true ? this.signal.reason : e);
+        return Promise.reject(e);
       }
     }
     return this.#ex.next();
@@ -508,10 +512,9 @@ export class Pipeline<T> implements AsyncIterable<T> {
    */
   async run(options?: RunOptions): Promise<PipelineStats> {
     const signal = signalOf(options);
-    // An aborted signal wins over every other outcome, "already consumed" included; on a
-    // pipeline not yet consumed it is an abort like any other (as with `values({ signal })`):
-    // nothing runs, the source is closed, the pipeline is consumed, the run rejects with the reason.
-    if (signal?.aborted && this.#consumed) throw signal.reason;
+    // An aborted signal wins over every other outcome ("already consumed" too) and does nothing:
+    // nothing is started, read or closed, and the pipeline is not consumed.
+    if (signal?.aborted) throw signal.reason;
     const ex = this.start(signal, true);
     const out = ex.output; // stays empty: closed when the last stage ends, or at an abort
     for (;;) {
