@@ -487,7 +487,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
 
   /**
    * Iterates the last stage's output. `signal` aborts the run (the pending `next()` rejects
-   * with `signal.reason`, once everything has stopped). `break` stops and cleans up everything.
+   * with `signal.reason`, once everything has stopped); already aborted, the first `next()`
+   * rejects with it and nothing is started. `break` stops and cleans up everything.
    *
    * @example
    * for await (const row of pipeline(src, map(parse)).values({ signal })) console.log(row);
@@ -505,7 +506,9 @@ export class Pipeline<T> implements AsyncIterable<T> {
   /**
    * Runs the pipeline to the end, discarding the last stage's output, and resolves with the
    * stats once the source ended and everything in flight completed. Rejects with the first
-   * failure, unchanged, or with `signal.reason`, after everything has stopped.
+   * failure, unchanged, or with `signal.reason`, after everything has stopped. An already-aborted
+   * signal rejects at once and does nothing (the source is not read or closed; the pipeline is
+   * not consumed).
    *
    * @example
    * const { stages } = await pipeline(jobs, map(handle, { concurrency: 4 })).run({ signal });
