@@ -393,9 +393,10 @@ class PipelineIterator<T> implements AsyncIterableIterator<T> {
   }
 
   async return(): Promise<IteratorResult<T>> {
+    const ended = this.#done; // by an already-aborted signal, or a start that threw: nothing to claim or stop
     this.#done = true;
-    if (this.#ex === null) this.p.claim();
-    else await this.#ex.stop();
+    if (this.#ex !== null) await this.#ex.stop();
+    else if (!ended) this.p.claim(); // returned before its first next(): the pipeline is consumed
     return DONE;
   }
 

@@ -229,6 +229,9 @@ describe("pipeline: failure, abort, stop", () => {
       const p = pipeline(ch, map((x: number) => x * 10));
       await assert.rejects(consume(p), (e) => e === reason, how);
       assert.equal(ch.length, 2, `${how}: nothing was read`);
+      const it = p.values({ signal: AbortSignal.abort(reason) });
+      await assert.rejects(it.next(), (e) => e === reason, how);
+      assert.deepEqual(await it.return!(), { value: undefined, done: true }, `${how}: return() after it claims nothing`);
       const readable = new Readable({ objectMode: true, read() {} });
       await assert.rejects(consume(pipeline(readable, map((x: number) => x))), (e) => e === reason, how);
       assert.equal(readable.destroyed, false, `${how}: a Readable source is left open`);
