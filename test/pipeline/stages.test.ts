@@ -225,7 +225,6 @@ describe("stages", () => {
     }
   });
 
-
   test("map, after an abort: a call that ends well starts nothing more, and a closed Channel source keeps what it still buffers (run() and iterated)", T, async () => {
     for (const how of ["run", "iterate"] as const) {
       const ch = new Channel<number>(10);
